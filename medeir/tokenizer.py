@@ -1,0 +1,91 @@
+"""Train MedEIR's WordPiece tokenizer on a mix of medical and general text, streamed from gzip'd line files."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+MODEL_MAX_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class TokenizerRecipe:
+    """What the tokenizer is trained on and how. Paths are relative to the shared data folder."""
+
+    sources: dict[str, int] = field(
+        default_factory=lambda: {"text/medical.txt.gz": 0, "text/general.txt.gz": 0, "extra/medical_extra.txt.gz": 0}
+    )  # file -> max lines (0 = all)
+    vocab_size: int = 32000
+    lowercase: bool = True
+    min_frequency: int = 3
+    limit_alphabet: int = 1000
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TokenizerRecipe:
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text())
+        return cls(**data)
+
+
+def iter_lines(path: str | Path, limit: int = 0) -> Iterator[str]:
+    """Stream non-empty lines of a (possibly gzip'd) UTF-8 text file without loading it."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        lines = (line.strip() for line in handle)
+        lines = (line for line in lines if line)
+        yield from itertools.islice(lines, limit) if limit else lines
+
+
+def build_tokenizer(lowercase: bool) -> Tokenizer:
+    """An untrained WordPiece tokenizer with BERT-style normalisation, splitting and [CLS] x [SEP] post-processing."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return tok
+
+
+def train_tokenizer(recipe: TokenizerRecipe, data_dir: str | Path, output_dir: str | Path) -> Path:
+    """Train on the recipe's sources (streamed) and save a transformers-loadable tokenizer folder."""
+    from transformers import PreTrainedTokenizerFast
+
+    data_dir = Path(data_dir)
+    tok = build_tokenizer(recipe.lowercase)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=recipe.vocab_size,
+        min_frequency=recipe.min_frequency,
+        limit_alphabet=recipe.limit_alphabet,
+        special_tokens=SPECIAL_TOKENS,
+        continuing_subword_prefix="##",
+    )
+    stream = itertools.chain.from_iterable(iter_lines(data_dir / name, limit) for name, limit in recipe.sources.items())
+    tok.train_from_iterator(stream, trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=MODEL_MAX_LENGTH,
+        model_input_names=["input_ids", "attention_mask"],
+        do_lower_case=recipe.lowercase,
+    )
+    output_dir = Path(output_dir)
+    fast.save_pretrained(output_dir)
+    (output_dir / "tokenizer_recipe.json").write_text(json.dumps(recipe.__dict__, indent=2) + "\n")
+    return output_dir
