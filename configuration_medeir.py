@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from transformers import PretrainedConfig
+from transformers.activations import ACT2FN
 
 ALIBI_MODES = ("symmetric", "asymmetric")
 
@@ -25,8 +26,10 @@ class MedEIRConfig(PretrainedConfig):
         initializer_range: standard deviation of the normal weight init.
         alibi_mode: ``"symmetric"`` (bias ``-m_h * |i - j|``) or ``"asymmetric"`` (left context uses ``m_h``, right
             context uses the slopes in reverse head order, so the model can tell direction).
-        attention_block_bytes: memory budget of one ALiBi bias block on the SDPA path; queries are processed in blocks
-            so the full ``L x L`` bias of all heads is never built at once.
+        attention_block_bytes: memory budget of the ALiBi bias of one block of queries on the SDPA path; queries are
+            processed in blocks so the full ``L x L`` bias of all heads is never built at once.
+        pad_token_id: id of the padding token (its embedding row is initialised to zeros).
+        tie_word_embeddings: share the masked-LM decoder weight with the input embeddings.
     """
 
     model_type = "medeir"
@@ -46,24 +49,41 @@ class MedEIRConfig(PretrainedConfig):
         initializer_range: float = 0.02,
         alibi_mode: str = "symmetric",
         attention_block_bytes: int = 64 * 2**20,
-        pad_token_id: int = 0,
+        pad_token_id: int | None = 0,
+        tie_word_embeddings: bool = True,
         **kwargs,
     ):
-        if hidden_size % num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({hidden_size}) must be a multiple of num_attention_heads ({num_attention_heads})"
-            )
-        if alibi_mode not in ALIBI_MODES:
-            raise ValueError(f"alibi_mode must be one of {ALIBI_MODES}, got {alibi_mode!r}")
         for name, value in (
             ("vocab_size", vocab_size),
+            ("hidden_size", hidden_size),
             ("num_hidden_layers", num_hidden_layers),
+            ("num_attention_heads", num_attention_heads),
             ("intermediate_size", intermediate_size),
             ("max_position_embeddings", max_position_embeddings),
             ("attention_block_bytes", attention_block_bytes),
         ):
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if hidden_size % num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be a multiple of num_attention_heads ({num_attention_heads})"
+            )
+        for name, value in (
+            ("hidden_dropout_prob", hidden_dropout_prob),
+            ("attention_probs_dropout_prob", attention_probs_dropout_prob),
+        ):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+        if not layer_norm_eps > 0:
+            raise ValueError(f"layer_norm_eps must be positive, got {layer_norm_eps!r}")
+        if not initializer_range > 0:
+            raise ValueError(f"initializer_range must be positive, got {initializer_range!r}")
+        if hidden_act not in ACT2FN:
+            raise ValueError(f"hidden_act must be one of {sorted(ACT2FN)}, got {hidden_act!r}")
+        if alibi_mode not in ALIBI_MODES:
+            raise ValueError(f"alibi_mode must be one of {ALIBI_MODES}, got {alibi_mode!r}")
+        if pad_token_id is not None and not 0 <= pad_token_id < vocab_size:
+            raise ValueError(f"pad_token_id must lie in [0, vocab_size={vocab_size}), got {pad_token_id!r}")
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
@@ -77,7 +97,8 @@ class MedEIRConfig(PretrainedConfig):
         self.initializer_range = initializer_range
         self.alibi_mode = alibi_mode
         self.attention_block_bytes = attention_block_bytes
-        super().__init__(pad_token_id=pad_token_id, **kwargs)
+        # Passed on rather than set here: transformers 4.x's base __init__ would overwrite them with its defaults.
+        super().__init__(pad_token_id=pad_token_id, tie_word_embeddings=tie_word_embeddings, **kwargs)
 
 
 MedEIRConfig.register_for_auto_class()

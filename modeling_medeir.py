@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -43,14 +44,16 @@ def alibi_slopes(num_heads: int) -> torch.Tensor:
 
 
 def alibi_bias(slopes: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor:
-    """ALiBi bias ``[heads, queries, keys]`` in fp32.
+    """ALiBi bias ``[heads, queries, keys]`` in fp32: ``-m_left * |i - j|`` for keys left of the query, ``-m_right *
+    |i - j|`` for keys to its right.
 
-    ``slopes`` is ``[2, heads]``: row 0 weighs keys to the left of the query, row 1 keys to the right.
+    ``slopes`` is ``[2, heads]``: row 0 weighs keys to the left of the query, row 1 keys to the right. Only one
+    ``[heads, queries, keys]`` tensor is allocated (the right-hand term is added in place).
     """
+    slopes = slopes.float()
     distance = key_pos[None, :].float() - query_pos[:, None].float()  # (q, k), positive = key to the right
-    left = slopes[0, :, None, None] * distance.clamp(max=0)  # (h, q, k), <= 0
-    right = slopes[1, :, None, None] * distance.clamp(min=0)  # (h, q, k), >= 0
-    return left - right
+    bias = slopes[0, :, None, None] * distance.clamp(max=0)  # (h, q, k), <= 0 left of the query, 0 right of it
+    return bias.addcmul_(slopes[1, :, None, None], distance.clamp(min=0), value=-1.0)
 
 
 def mask_fill_value(dtype: torch.dtype) -> float:
@@ -64,11 +67,18 @@ def mask_fill_value(dtype: torch.dtype) -> float:
 
 @dataclass
 class PackedBatch:
-    """Where the real tokens of a padded batch live once packed."""
+    """Where the real tokens of a padded batch live once packed.
+
+    Two padded layouts appear: the *original* one of the inputs (``pack``/``unpack``; padding may sit anywhere, e.g.
+    on the left) and a *left-aligned* one of width ``max_seqlen`` in which every sequence starts at position 0
+    (``pack_left``/``unpack_left``; what the dense attention backends work on). A sequence's real tokens are taken in
+    order and numbered 0, 1, ... whatever padding surrounds them, so left and right padding give the same states.
+    """
 
     indices: torch.Tensor  # (tokens,) flat positions of real tokens in the [batch * seq] layout
     cu_seqlens: torch.Tensor  # (batch + 1,) int32 cumulative lengths
     max_seqlen: int
+    num_tokens: int
     batch_size: int
     seq_len: int
 
@@ -77,54 +87,89 @@ class PackedBatch:
         mask = attention_mask.bool()
         lengths = mask.sum(dim=1, dtype=torch.int32)
         cu_seqlens = F.pad(lengths.cumsum(0, dtype=torch.int32), (1, 0))
-        # Real tokens are taken in order; a sequence's tokens become contiguous even if its mask has holes.
         indices = mask.flatten().nonzero(as_tuple=False).flatten()
-        return cls(indices, cu_seqlens, int(lengths.max().item()) if len(lengths) else 0, *mask.shape)
+        max_seqlen = int(lengths.max().item()) if len(lengths) else 0
+        return cls(indices, cu_seqlens, max_seqlen, len(indices), *mask.shape)
 
     @property
-    def lengths(self) -> list[int]:
-        return (self.cu_seqlens[1:] - self.cu_seqlens[:-1]).tolist()
+    def has_padding(self) -> bool:
+        """Whether the original layout holds any padding (if not, packing is a reshape)."""
+        return self.num_tokens != self.batch_size * self.seq_len
+
+    @property
+    def is_uniform(self) -> bool:
+        """Whether all sequences have the same length (then the left-aligned layout holds no padding)."""
+        return self.num_tokens == self.batch_size * self.max_seqlen
+
+    @cached_property
+    def sequence_ids(self) -> torch.Tensor:
+        """(tokens,) the sequence each packed token belongs to."""
+        lengths = (self.cu_seqlens[1:] - self.cu_seqlens[:-1]).long()
+        rows = torch.arange(self.batch_size, device=lengths.device)
+        return torch.repeat_interleave(rows, lengths, output_size=self.num_tokens)
+
+    @cached_property
+    def positions(self) -> torch.Tensor:
+        """(tokens,) each packed token's position inside its own sequence, from 0."""
+        starts = self.cu_seqlens[:-1].long()[self.sequence_ids]
+        return torch.arange(self.num_tokens, device=starts.device) - starts
+
+    @cached_property
+    def flex_block_mask(self):
+        """FlexAttention ``BlockMask`` that keeps the packed sequences apart (built once, shared by all layers)."""
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        sequence = self.sequence_ids
+
+        def same_sequence(b, h, q_idx, kv_idx):
+            return sequence[q_idx] == sequence[kv_idx]
+
+        tokens = self.num_tokens
+        return create_block_mask(same_sequence, None, None, tokens, tokens, device=sequence.device)
 
     def pack(self, padded: torch.Tensor) -> torch.Tensor:
-        """(batch, seq, ...) -> (tokens, ...)"""
-        return padded.flatten(0, 1)[self.indices]
-
-    def pack_left(self, padded: torch.Tensor) -> torch.Tensor:
-        """Inverse of ``unpack_left``."""
-        return padded.flatten(0, 1)[self.dense_key_mask().flatten()]
+        """(batch, seq, ...) in the original layout -> (tokens, ...)"""
+        flat = padded.flatten(0, 1)
+        return flat[self.indices] if self.has_padding else flat
 
     def unpack(self, packed: torch.Tensor) -> torch.Tensor:
-        """(tokens, ...) -> (batch, seq, ...) in the original padded layout, zeros at padding."""
+        """(tokens, ...) -> (batch, seq, ...) in the original layout, zeros at padding."""
+        if not self.has_padding:
+            return packed.view(self.batch_size, self.seq_len, *packed.shape[1:])
         out = packed.new_zeros(self.batch_size * self.seq_len, *packed.shape[1:])
         out[self.indices] = packed
         return out.view(self.batch_size, self.seq_len, *packed.shape[1:])
 
-    def unpack_left(self, packed: torch.Tensor, seq_len: int) -> torch.Tensor:
-        """(tokens, ...) -> (batch, seq_len, ...), each sequence from position 0 (right padding), zeros at padding."""
-        out = packed.new_zeros(self.batch_size * seq_len, *packed.shape[1:])
-        lengths = self.cu_seqlens[1:] - self.cu_seqlens[:-1]
-        row = torch.repeat_interleave(torch.arange(self.batch_size, device=packed.device), lengths.long())
-        col = torch.arange(packed.shape[0], device=packed.device) - self.cu_seqlens[:-1].long()[row]
-        out[row * seq_len + col] = packed
-        return out.view(self.batch_size, seq_len, *packed.shape[1:])
+    def pack_left(self, padded: torch.Tensor) -> torch.Tensor:
+        """(batch, max_seqlen, ...) in the left-aligned layout -> (tokens, ...); inverse of ``unpack_left``."""
+        if self.is_uniform:
+            return padded.flatten(0, 1)
+        return padded[self.sequence_ids, self.positions]
+
+    def unpack_left(self, packed: torch.Tensor) -> torch.Tensor:
+        """(tokens, ...) -> (batch, max_seqlen, ...), each sequence from position 0, zeros at padding."""
+        if self.is_uniform:
+            return packed.view(self.batch_size, self.max_seqlen, *packed.shape[1:])
+        out = packed.new_zeros(self.batch_size, self.max_seqlen, *packed.shape[1:])
+        out[self.sequence_ids, self.positions] = packed
+        return out
 
     def dense_key_mask(self) -> torch.Tensor:
-        """(batch, max_seqlen) bool, True at real tokens, in the layout that ``unpack_left(..., max_seqlen)`` gives."""
+        """(batch, max_seqlen) bool, True at real tokens of the left-aligned layout."""
         lengths = self.cu_seqlens[1:] - self.cu_seqlens[:-1]
         return torch.arange(self.max_seqlen, device=lengths.device)[None, :] < lengths[:, None]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Attention backends. Each takes packed q, k, v of shape (tokens, heads, head_dim) and returns (tokens, heads, head_dim).
+# Attention backends. Each takes packed q, k, v of shape (tokens, heads, head_dim) and returns the same shape.
 
 
 def eager_attention_forward(
     module: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packed: PackedBatch, slopes: torch.Tensor
 ) -> torch.Tensor:
     """Reference: softmax(q k^T * scale + ALiBi + padding mask) v, in fp32, with the full bias of every head."""
-    length = packed.max_seqlen
-    q, k, v = (packed.unpack_left(t, length).transpose(1, 2) for t in (q, k, v))  # (b, h, L, d)
-    positions = torch.arange(length, device=q.device)
+    q, k, v = (packed.unpack_left(t).transpose(1, 2) for t in (q, k, v))  # (b, h, L, d)
+    positions = torch.arange(packed.max_seqlen, device=q.device)
     scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * module.scaling  # (b, h, L, L)
     scores = scores + alibi_bias(slopes, positions, positions)[None]
     key_mask = packed.dense_key_mask()[:, None, None, :]  # (b, 1, 1, L)
@@ -139,25 +184,29 @@ def sdpa_attention_forward(
 ) -> torch.Tensor:
     """PyTorch SDPA with the ALiBi bias as a float mask, built one block of queries at a time.
 
-    The block height is chosen so one block's bias ``[batch, heads, block, L]`` stays under
-    ``config.attention_block_bytes``: an 8,192-token input never holds its full ``L x L`` bias.
+    The block height keeps the mask of one block (the fp32 bias, its cast to the compute dtype and, if the batch has
+    padding, its sum with the ``[batch]`` key-padding mask) under ``config.attention_block_bytes``: an 8,192-token input
+    never holds its full ``L x L`` bias. Under autograd SDPA keeps each block's mask for the backward pass, so the
+    bound holds for inference; train long inputs with gradient checkpointing or a CUDA backend.
     """
-    length = packed.max_seqlen
-    q, k, v = (packed.unpack_left(t, length).transpose(1, 2) for t in (q, k, v))  # (b, h, L, d)
-    batch, heads = q.shape[:2]
+    q, k, v = (packed.unpack_left(t).transpose(1, 2) for t in (q, k, v))  # (b, h, L, d)
+    batch, heads, length = q.shape[:3]
     positions = torch.arange(length, device=q.device)
-    key_pad = torch.zeros(batch, 1, 1, length, dtype=q.dtype, device=q.device)
-    key_pad.masked_fill_(~packed.dense_key_mask()[:, None, None, :], mask_fill_value(q.dtype))
-    row_bytes = batch * heads * length * q.element_size()
+    key_pad = None  # (b, 1, 1, L) additive mask of padded keys; not needed when all sequences have the same length
+    if not packed.is_uniform:
+        key_pad = torch.zeros(batch, 1, 1, length, dtype=q.dtype, device=q.device)
+        key_pad.masked_fill_(~packed.dense_key_mask()[:, None, None, :], mask_fill_value(q.dtype))
+    masks_per_row = 1 + (batch if key_pad is not None else 0)  # the cast bias, plus the padded sum
+    row_bytes = heads * length * (4 + masks_per_row * q.element_size())
     block = max(1, min(length, module.block_bytes // row_bytes))
     dropout = module.dropout_p if module.training else 0.0
     outputs = []
     for start in range(0, length, block):
-        stop = min(start + block, length)
-        bias = alibi_bias(slopes, positions[start:stop], positions).to(q.dtype)[None] + key_pad  # (b, h, blk, L)
+        bias = alibi_bias(slopes, positions[start : start + block], positions).to(q.dtype)[None]  # (1, h, blk, L)
+        mask = bias if key_pad is None else bias + key_pad  # (1 or b, h, blk, L)
         outputs.append(
             F.scaled_dot_product_attention(
-                q[:, :, start:stop], k, v, attn_mask=bias, dropout_p=dropout, scale=module.scaling
+                q[:, :, start : start + block], k, v, attn_mask=mask, dropout_p=dropout, scale=module.scaling
             )
         )
     out = torch.cat(outputs, dim=2).transpose(1, 2)  # (b, L, h, d)
@@ -167,29 +216,27 @@ def sdpa_attention_forward(
 def flex_attention_forward(
     module: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packed: PackedBatch, slopes: torch.Tensor
 ) -> torch.Tensor:
-    """FlexAttention over the packed tokens as one sequence: a document mask keeps sequences apart and an ALiBi
-    ``score_mod`` adds the bias, so no bias tensor and no padding exist at all (the CUDA fast path)."""
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    """FlexAttention over the packed tokens as one sequence: a block mask keeps sequences apart and an ALiBi
+    ``score_mod`` adds the bias, so no bias tensor and no padding exist at all (the CUDA fast path; call
+    ``MedEIRModel.compile_flex_attention()`` first). FlexAttention has no dropout: attention-probability dropout is
+    not applied on this path."""
+    from torch.nn.attention.flex_attention import flex_attention
 
-    tokens = q.shape[0]
-    doc = torch.repeat_interleave(
-        torch.arange(packed.batch_size, device=q.device), (packed.cu_seqlens[1:] - packed.cu_seqlens[:-1]).long()
-    )
-    pos = torch.arange(tokens, device=q.device) - packed.cu_seqlens[:-1].long()[doc]
-    left, right = slopes[0].to(q.device), slopes[1].to(q.device)
-
-    def same_document(b, h, q_idx, kv_idx):
-        return doc[q_idx] == doc[kv_idx]
+    positions = packed.positions
+    left, right = slopes[0].float(), slopes[1].float()
 
     def alibi(score, b, h, q_idx, kv_idx):
-        distance = (pos[kv_idx] - pos[q_idx]).float()
+        distance = (positions[kv_idx] - positions[q_idx]).float()
         return score + torch.where(distance < 0, left[h] * distance, -right[h] * distance)
 
-    block_mask = create_block_mask(same_document, None, None, tokens, tokens, device=q.device)
     attend = module.compiled_flex or flex_attention
     out = attend(
-        q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
-        score_mod=alibi, block_mask=block_mask, scale=module.scaling,
+        q.transpose(0, 1)[None],
+        k.transpose(0, 1)[None],
+        v.transpose(0, 1)[None],
+        score_mod=alibi,
+        block_mask=packed.flex_block_mask,
+        scale=module.scaling,
     )  # (1, h, tokens, d)
     return out[0].transpose(0, 1)
 
@@ -198,15 +245,26 @@ def flash_attention_forward(
     module: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packed: PackedBatch, slopes: torch.Tensor
 ) -> torch.Tensor:
     """flash-attn's varlen kernel with its built-in (symmetric) ALiBi: packed in, packed out."""
-    from flash_attn import flash_attn_varlen_func
+    try:  # a try block keeps transformers' import check from demanding flash-attn when the model is loaded
+        from flash_attn import flash_attn_varlen_func
+    except ImportError as error:
+        raise ImportError("attn_implementation='flash_attention_2' needs the flash-attn package") from error
 
     if not torch.equal(slopes[0], slopes[1]):
         raise ValueError("flash_attention_2 supports only alibi_mode='symmetric'")
     cu = packed.cu_seqlens.to(q.device)
     return flash_attn_varlen_func(
-        q, k, v, cu, cu, packed.max_seqlen, packed.max_seqlen,
-        dropout_p=module.dropout_p if module.training else 0.0, softmax_scale=module.scaling,
-        causal=False, alibi_slopes=slopes[0].to(q.device, torch.float32),
+        q,
+        k,
+        v,
+        cu,
+        cu,
+        packed.max_seqlen,
+        packed.max_seqlen,
+        dropout_p=module.dropout_p if module.training else 0.0,
+        softmax_scale=module.scaling,
+        causal=False,
+        alibi_slopes=slopes[0].to(q.device, torch.float32),
     )
 
 
@@ -216,6 +274,13 @@ ATTENTION_BACKENDS = {
     "flex_attention": flex_attention_forward,
     "flash_attention_2": flash_attention_forward,
 }
+
+
+def attention_backend(name: str):
+    """The backend function for ``config._attn_implementation``, with a clear error for names MedEIR lacks."""
+    if name not in ATTENTION_BACKENDS:
+        raise ValueError(f"MedEIR has no attention backend {name!r}; choose one of {sorted(ATTENTION_BACKENDS)}")
+    return ATTENTION_BACKENDS[name]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -236,7 +301,7 @@ class MedEIREmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeds))
 
 
-class MedEIRSelfAttention(torch.nn.Module):
+class MedEIRSelfAttention(nn.Module):
     """Multi-head self-attention; the backend is looked up by ``config._attn_implementation`` at every call, so
     ``model.set_attn_implementation(...)`` switches it on a loaded model."""
 
@@ -256,9 +321,9 @@ class MedEIRSelfAttention(torch.nn.Module):
     def forward(self, hidden: torch.Tensor, packed: PackedBatch, slopes: torch.Tensor) -> torch.Tensor:
         tokens = hidden.shape[0]
         q, k, v = self.qkv(hidden).view(tokens, 3, self.num_heads, self.head_dim).unbind(1)  # 3 x (t, h, d)
-        backend = ATTENTION_BACKENDS[self.config._attn_implementation]
-        context = backend(self, q, k, v, packed, slopes)  # (t, h, d)
-        return self.out(context.reshape(tokens, -1))
+        backend = attention_backend(self.config._attn_implementation)
+        context = backend(self, q, k, v, packed, slopes) if tokens else q  # (t, h, d); an all-padding batch has none
+        return self.out(context.reshape(tokens, self.num_heads * self.head_dim))
 
 
 class MedEIRMLP(nn.Module):
@@ -301,6 +366,23 @@ class MedEIRPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_flash_attn = True
 
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        """``set_attn_implementation`` may switch backends on a loaded model: each call looks the backend up anew."""
+        return True
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """``PreTrainedModel.save_pretrained``, and the folder's config.json maps AutoConfig, AutoModel and
+        AutoModelForMaskedLM to the MedEIR classes whichever class saved it (transformers adds only its own)."""
+        module = type(self).__module__.split(".")[-1]
+        auto_map = {
+            "AutoConfig": f"{type(self.config).__module__.split('.')[-1]}.{type(self.config).__name__}",
+            "AutoModel": f"{module}.MedEIRModel",
+            "AutoModelForMaskedLM": f"{module}.MedEIRForMaskedLM",
+        }
+        self.config.auto_map = {**auto_map, **(getattr(self.config, "auto_map", None) or {})}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
         if isinstance(module, nn.Linear):
@@ -309,7 +391,8 @@ class MedEIRPreTrainedModel(PreTrainedModel):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=std)
-            if module.padding_idx is not None:
+            # A row slice loses transformers' "already loaded" flag: check it, or loading would zero a trained row.
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
                 with torch.no_grad():
                     module.weight[module.padding_idx].zero_()
         elif isinstance(module, nn.LayerNorm):
@@ -349,12 +432,42 @@ class MedEIRModel(MedEIRPreTrainedModel):
         self.embeddings.word_embeddings = value
 
     def compile_flex_attention(self) -> None:
-        """Compile FlexAttention once for all layers (call on CUDA before using ``attn_implementation='flex_attention'``)."""
+        """Compile FlexAttention once for all layers (on CUDA, before ``attn_implementation="flex_attention"``)."""
         from torch.nn.attention.flex_attention import flex_attention
 
         compiled = torch.compile(flex_attention, dynamic=True)
         for layer in self.layers:
             layer.attention.compiled_flex = compiled
+
+    def _checked_attention_mask(
+        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, inputs_embeds: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Validate the inputs with messages that say what is wrong; return the mask (all ones if none was given)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
+        if input_ids is not None and input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be [batch, sequence], got shape {tuple(input_ids.shape)}")
+        hidden_size = self.config.hidden_size
+        if inputs_embeds is not None and (inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != hidden_size):
+            raise ValueError(
+                f"inputs_embeds must be [batch, sequence, {hidden_size}], got shape {tuple(inputs_embeds.shape)}"
+            )
+        reference = input_ids if input_ids is not None else inputs_embeds
+        shape = reference.shape[:2]
+        if input_ids is not None and input_ids.numel():
+            low, high = int(input_ids.min()), int(input_ids.max())
+            if low < 0 or high >= self.config.vocab_size:
+                raise ValueError(f"input_ids must lie in [0, {self.config.vocab_size}), got values in [{low}, {high}]")
+        if shape[1] > self.config.max_position_embeddings:
+            raise ValueError(
+                f"Sequence length {shape[1]} exceeds max_position_embeddings ({self.config.max_position_embeddings});"
+                " truncate the input (the tokenizer does so with truncation=True)"
+            )
+        if attention_mask is None:
+            return torch.ones(shape, dtype=torch.long, device=reference.device)
+        if attention_mask.shape != shape:
+            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != input shape {tuple(shape)}")
+        return attention_mask
 
     def forward(
         self,
@@ -369,27 +482,15 @@ class MedEIRModel(MedEIRPreTrainedModel):
     ) -> BaseModelOutputWithPooling | tuple:
         """``token_type_ids`` and ``position_ids`` are accepted for drop-in compatibility and ignored: the model has
         one segment type and ALiBi needs no positions."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
-        shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
-        if len(shape) != 2:
-            raise ValueError(f"Expected a [batch, sequence] input, got shape {tuple(shape)}")
-        if input_ids is not None and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
-            raise ValueError(f"input_ids must lie in [0, {self.config.vocab_size}), got {input_ids.min()}..{input_ids.max()}")
-        if shape[1] > self.config.max_position_embeddings:
-            raise ValueError(
-                f"Sequence length {shape[1]} exceeds max_position_embeddings ({self.config.max_position_embeddings});"
-                " truncate the input (the tokenizer does so with truncation=True)"
-            )
-        device = input_ids.device if input_ids is not None else inputs_embeds.device
-        if attention_mask is None:
-            attention_mask = torch.ones(shape, dtype=torch.long, device=device)
-        elif attention_mask.shape != shape:
-            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != input shape {tuple(shape)}")
+        attention_mask = self._checked_attention_mask(input_ids, attention_mask, inputs_embeds)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
+
+        slopes = self.alibi_slopes
+        if slopes.dtype != torch.float32:  # model.to(bf16) casts buffers too: rebuild the exact slopes
+            slopes = self.compute_slopes(self.config).to(slopes.device)
 
         packed = PackedBatch.from_mask(attention_mask)
         hidden = packed.pack(self.embeddings(input_ids, inputs_embeds))  # (tokens, hidden)
@@ -397,19 +498,18 @@ class MedEIRModel(MedEIRPreTrainedModel):
         for layer in self.layers:
             if output_hidden_states:
                 all_hidden.append(packed.unpack(hidden))
-            hidden = layer(hidden, packed, self.alibi_slopes)
+            hidden = layer(hidden, packed, slopes)
         last_hidden_state = packed.unpack(hidden)  # (b, L, hidden)
         if output_hidden_states:
             all_hidden.append(last_hidden_state)
         pooled = mean_pool(last_hidden_state, attention_mask)
 
-        if not return_dict:
-            return (last_hidden_state, pooled) + ((tuple(all_hidden),) if output_hidden_states else ())
-        return BaseModelOutputWithPooling(
+        output = BaseModelOutputWithPooling(
             last_hidden_state=last_hidden_state,
             pooler_output=pooled,
             hidden_states=tuple(all_hidden) if output_hidden_states else None,
         )
+        return output if return_dict else output.to_tuple()
 
     @torch.inference_mode()
     def encode(
@@ -438,6 +538,8 @@ class MedEIRModel(MedEIRPreTrainedModel):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if tokenizer is None:
+            if not self.name_or_path:
+                raise ValueError("This model was not loaded from a folder: pass tokenizer=")
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)
@@ -449,7 +551,8 @@ class MedEIRModel(MedEIRPreTrainedModel):
         for start in range(0, len(order), batch_size):
             batch = [prefix + texts[i] for i in order[start : start + batch_size]]
             inputs = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            out = self(input_ids=inputs["input_ids"].to(self.device), attention_mask=inputs["attention_mask"].to(self.device))
+            ids, mask = inputs["input_ids"].to(self.device), inputs["attention_mask"].to(self.device)
+            out = self(input_ids=ids, attention_mask=mask)
             emb = out.pooler_output.float()
             chunks.append(F.normalize(emb, dim=-1) if normalize else emb)
         self.train(was_training)
@@ -531,9 +634,8 @@ class MedEIRForMaskedLM(MedEIRPreTrainedModel):
             loss = F.cross_entropy(logits.float(), labels[selected])
         else:
             logits = self.lm_head(hidden)
-        if not (return_dict if return_dict is not None else self.config.return_dict):
-            return ((loss,) if loss is not None else ()) + (logits, out.hidden_states)
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+        output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 
 
 MedEIRModel.register_for_auto_class("AutoModel")
