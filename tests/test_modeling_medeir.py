@@ -501,3 +501,96 @@ def test_auto_classes_load_the_saved_folder_in_a_fresh_offline_process(tmp_path)
         want_logits = model(ids, attention_mask=mask).logits
     torch.testing.assert_close(outputs["hidden"], want_hidden, atol=0, rtol=0)
     torch.testing.assert_close(outputs["logits"], want_logits, atol=0, rtol=0)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# MedEIRModel.encode with the shipped tokenizer
+
+TEXTS = [
+    "Metformin is first-line therapy for type 2 diabetes.",
+    "Chest pain",
+    "The patient presented with fever, productive cough and right lower lobe consolidation on the chest radiograph.",
+    "",
+    "Aspirin reduces the risk of recurrent myocardial infarction in secondary prevention.",
+]
+
+
+@pytest.fixture(scope="module")
+def encoder_folder(tmp_path_factory) -> Path:
+    """A tiny random encoder saved together with the repository's tokenizer, loadable by ``from_pretrained``."""
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny_encoder")
+    tokenizer = AutoTokenizer.from_pretrained(REPO_ROOT)
+    torch.manual_seed(0)
+    config = tiny_config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, max_position_embeddings=512)
+    MedEIRModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def encoder(encoder_folder) -> MedEIRModel:
+    return MedEIRModel.from_pretrained(encoder_folder).eval()
+
+
+def test_encode_equals_the_mean_pooled_forward_pass(encoder, encoder_folder):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_folder)
+    raw = encoder.encode(TEXTS, normalize=False)
+    with torch.no_grad():
+        for text, row in zip(TEXTS, raw, strict=True):
+            ids = tokenizer(text, return_tensors="pt")["input_ids"]
+            states = encoder(ids).last_hidden_state[0]
+            torch.testing.assert_close(torch.from_numpy(row), states.mean(0), atol=1e-5, rtol=0)
+    normalized = encoder.encode(TEXTS)
+    assert normalized.dtype == raw.dtype and normalized.shape == (len(TEXTS), 48)
+    assert abs(float((normalized**2).sum(1).max()) - 1) < 1e-5
+    torch.testing.assert_close(torch.from_numpy(normalized), F.normalize(torch.from_numpy(raw), dim=-1))
+
+
+def test_encode_is_batch_invariant_and_keeps_the_input_order(encoder):
+    alone = [encoder.encode([text], batch_size=1)[0] for text in TEXTS]
+    for batch_size in (2, 3, 32):
+        together = encoder.encode(TEXTS, batch_size=batch_size)
+        for row, want in zip(together, alone, strict=True):
+            assert abs(row - want).max() <= 1e-5
+    reversed_order = encoder.encode(TEXTS[::-1], batch_size=2)
+    assert abs(reversed_order[::-1] - encoder.encode(TEXTS, batch_size=2)).max() <= 1e-5
+
+
+def test_encode_single_string_tensor_output_empty_list_prefix_and_truncation(encoder):
+    single = encoder.encode(TEXTS[0])
+    assert single.shape == (48,)
+    assert abs(single - encoder.encode([TEXTS[0]])[0]).max() <= 1e-6
+    as_tensor = encoder.encode(TEXTS[:2], convert_to_numpy=False)
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.shape == (2, 48)
+    assert encoder.encode([]).shape == (0, 48)
+    prefixed = encoder.encode(TEXTS[:2], prefix="query: ")
+    assert abs(prefixed - encoder.encode(["query: " + t for t in TEXTS[:2]])).max() <= 1e-6
+    assert abs(prefixed - encoder.encode(TEXTS[:2])).max() > 1e-3
+    # 4 tokens: [CLS] + the first 2 word pieces of the long text + [SEP]
+    truncated = encoder.encode(TEXTS[2], max_length=4)
+    assert abs(truncated - encoder.encode("the patient")).max() <= 1e-6
+    assert abs(truncated - encoder.encode(TEXTS[2])).max() > 1e-3
+
+
+def test_encode_rejects_bad_inputs(encoder):
+    with pytest.raises(TypeError, match=r"texts\[1\] is int"):
+        encoder.encode(["fine", 3])
+    with pytest.raises(TypeError, match="string or a list of strings"):
+        encoder.encode(42)
+    with pytest.raises(ValueError, match="batch_size"):
+        encoder.encode(["x"], batch_size=0)
+    with pytest.raises(ValueError, match="tokenizer="):
+        tiny_model().encode(["no folder, no tokenizer"])
+
+
+def test_encode_restores_training_mode(encoder):
+    encoder.train()
+    try:
+        encoder.encode(["x"])
+        assert encoder.training
+    finally:
+        encoder.eval()
