@@ -1,0 +1,36 @@
+"""Retrieval metrics from pytrec_eval (trec_eval): nDCG@10, Recall@100 and MRR@10, reported ×100.
+
+Every query in the qrels counts: a query the run does not answer scores 0 (pytrec_eval alone would drop it).
+"""
+
+from __future__ import annotations
+
+import pytrec_eval
+
+Run = dict[str, dict[str, float]]
+Qrels = dict[str, dict[str, int]]
+
+
+def cut_run(run: Run, k: int) -> Run:
+    """Keep each query's ``k`` highest-scoring documents."""
+    return {
+        query_id: dict(sorted(scores.items(), key=lambda item: item[1], reverse=True)[:k])
+        for query_id, scores in run.items()
+    }
+
+
+def mean_measure(qrels: Qrels, run: Run, measure: str, result_key: str) -> float:
+    """Mean of one pytrec_eval measure over all qrels queries, ×100 (queries absent from the run count as 0)."""
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, {measure}).evaluate(run)
+    return 100.0 * sum(per_query.get(query_id, {}).get(result_key, 0.0) for query_id in qrels) / len(qrels)
+
+
+def retrieval_metrics(qrels: Qrels, run: Run) -> dict[str, float]:
+    """``{"ndcg_at_10", "recall_at_100", "mrr_at_10"}``; MRR@10 is trec_eval's ``recip_rank`` on the run cut at 10."""
+    if not qrels:
+        raise ValueError("qrels are empty")
+    return {
+        "ndcg_at_10": mean_measure(qrels, run, "ndcg_cut.10", "ndcg_cut_10"),
+        "recall_at_100": mean_measure(qrels, run, "recall.100", "recall_100"),
+        "mrr_at_10": mean_measure(qrels, cut_run(run, 10), "recip_rank", "recip_rank"),
+    }

@@ -1,0 +1,57 @@
+"""Medical question-pair similarity: average precision (×100) of cosine similarity for telling similar from dissimilar.
+
+Data: ``train/mqp_pairs.jsonl.gz`` (Curai Medical Question Pairs; fields ``query``, ``positive`` = a doctor-written
+similar rewrite, ``negative`` = a related but dissimilar question). The evaluation holds out the records whose
+0-based line index ``i`` satisfies ``i % MQP_HOLDOUT_MOD == 0`` (305 of 1,524); training code must skip them:
+
+    from medeir.evaluation.pair_classification import is_mqp_holdout
+    records = [r for i, r in enumerate(records) if not is_mqp_holdout(i)]
+
+Each held-out record gives one similar pair ``(query, positive)`` and one dissimilar pair ``(query, negative)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from .beir_data import read_jsonl, require_fields
+from .data_paths import MQP_FILE
+from .encoders import Encoder
+from .sts import pair_cosines
+
+MQP_HOLDOUT_MOD = 5
+
+
+def is_mqp_holdout(index: int) -> bool:
+    """True when record ``index`` (0-based, in file order) of mqp_pairs is held out for evaluation."""
+    return index % MQP_HOLDOUT_MOD == 0
+
+
+def load_mqp_holdout(path: str | Path = MQP_FILE) -> tuple[list[str], list[str], np.ndarray]:
+    """The held-out pairs as ``(first texts, second texts, labels)``, label 1 = similar, 0 = dissimilar."""
+    path = Path(path)
+    first, second, labels = [], [], []
+    for index, (number, record) in enumerate(read_jsonl(path)):
+        if not is_mqp_holdout(index):
+            continue
+        require_fields(record, ("query", "positive", "negative"), path, number)
+        first += [record["query"], record["query"]]
+        second += [record["positive"], record["negative"]]
+        labels += [1, 0]
+    if not labels:
+        raise ValueError(f"{path} has no records")
+    return first, second, np.asarray(labels)
+
+
+def pair_average_precision(similarity: np.ndarray, labels: np.ndarray) -> float:
+    """Average precision (×100) of ranking pairs by ``similarity`` with label 1 as the positive class."""
+    return 100.0 * float(average_precision_score(labels, similarity))
+
+
+def evaluate_pairs(encoder: Encoder, path: str | Path = MQP_FILE) -> dict[str, float]:
+    """``{"cos_sim_ap": ...}`` on the held-out MQP pairs; questions go through ``encode_queries``."""
+    first, second, labels = load_mqp_holdout(path)
+    return {"cos_sim_ap": pair_average_precision(pair_cosines(encoder.encode_queries, first, second), labels)}

@@ -1,0 +1,62 @@
+"""`medeir eval` / `medeir eval-card` end to end on a tiny random MedEIR folder and hand-made data (no MiniLM)."""
+
+import json
+
+import pytest
+import typer
+import yaml
+from eval_helpers import make_tiny_medeir
+from test_eval_beir_data import CORPUS, QUERIES, write_beir
+from typer.testing import CliRunner
+
+from medeir.cli_eval import eval_card_command, eval_command
+
+
+@pytest.fixture
+def app():
+    app = typer.Typer()
+    app.command("eval")(eval_command)
+    app.command("eval-card")(eval_card_command)
+    return app
+
+
+def test_eval_then_eval_card(app, tmp_path):
+    model = make_tiny_medeir(tmp_path / "tiny-model")
+    beir = write_beir(tmp_path / "mini", CORPUS, QUERIES, ["q1\td1\t1\n", "q2\td2\t1\n"])
+    sts = tmp_path / "sts.jsonl"
+    sts.write_text("".join(json.dumps({"sentence1": f"s{i}", "sentence2": f"t{i}", "score": i}) + "\n"
+                           for i in range(5)))
+    mqp = tmp_path / "mqp.jsonl"
+    mqp.write_text("".join(json.dumps({"query": f"q{i}", "positive": f"p{i}", "negative": f"n{i}"}) + "\n"
+                           for i in range(10)))
+    out = tmp_path / "out"
+    args = ["eval", "--model", str(model), "--data", str(beir), "--baseline", "bm25", "--task", "retrieval",
+            "--task", "rerank", "--task", "sts", "--task", "pairs", "--sts-file", str(sts), "--mqp-file", str(mqp),
+            "--output", str(out), "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| retrieval | mini | nDCG@10 |" in result.output
+    assert "| sts | stsb-test | Spearman (cosine) |" in result.output
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["model"] == "tiny-model" and summary["models"] == ["tiny-model", "BM25"]
+    assert {(r["model"], r["task"]) for r in summary["results"]} == {
+        ("BM25", "retrieval"), ("tiny-model", "retrieval"), ("tiny-model", "rerank"), ("tiny-model", "sts"),
+        ("tiny-model", "pairs")}
+    assert all(0 <= v <= 100 for r in summary["results"] if r["task"] != "sts" for v in r["metrics"].values())
+
+    readme = tmp_path / "README.md"
+    readme.write_text("---\nlicense: mit\n---\n# card\n")
+    result = CliRunner().invoke(app, ["eval-card", str(out / "results.json"), "--model-card", str(readme)])
+    assert result.exit_code == 0, result.output
+    metadata = yaml.safe_load(readme.read_text().split("---")[1])
+    assert metadata["license"] == "mit" and metadata["model-index"][0]["name"] == "tiny-model"
+    results = metadata["model-index"][0]["results"]
+    assert [r["task"]["type"] for r in results] == ["Retrieval", "Reranking", "STS", "PairClassification"]
+    assert sum(len(r["metrics"]) for r in results) == 3 + 2 + 1 + 1
+
+
+def test_eval_reports_bad_input_as_a_usage_error(app, tmp_path):
+    result = CliRunner().invoke(app, ["eval", "--task", "retreival", "--baseline", "none", "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown task(s) ['retreival']" in result.output
+    result = CliRunner().invoke(app, ["eval", "--data", str(tmp_path / "missing"), "--task", "retrieval"])
+    assert result.exit_code == 2 and "BEIR folder not found" in result.output

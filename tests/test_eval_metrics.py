@@ -1,0 +1,53 @@
+"""pytrec_eval wiring: perfect rankings score 100, imperfect ones match the formulas computed here by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from medeir.evaluation.metrics import cut_run, retrieval_metrics
+from medeir.evaluation.search import search, top_k
+
+
+def test_perfect_ranking_scores_100():
+    qrels = {"q1": {"d1": 1, "d2": 2}, "q2": {"d3": 1}}
+    run = {"q1": {"d2": 0.9, "d1": 0.8, "d3": 0.1}, "q2": {"d3": 0.5, "d1": 0.4}}
+    assert retrieval_metrics(qrels, run) == pytest.approx({"ndcg_at_10": 100.0, "recall_at_100": 100.0,
+                                                           "mrr_at_10": 100.0})
+
+
+def test_imperfect_ranking_matches_hand_computed_ndcg_recall_mrr():
+    # q1 ranks a non-relevant doc first, then the grade-1 doc, then the grade-2 doc; d4 is never retrieved.
+    qrels = {"q1": {"d1": 1, "d2": 2, "d4": 1}}
+    run = {"q1": {"x": 0.9, "d1": 0.8, "d2": 0.7}}
+    dcg = 1 / math.log2(3) + 2 / math.log2(4)  # trec_eval gain = grade, discount log2(rank + 1)
+    ideal = 2 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
+    metrics = retrieval_metrics(qrels, run)
+    assert metrics["ndcg_at_10"] == pytest.approx(100 * dcg / ideal)
+    assert metrics["recall_at_100"] == pytest.approx(100 * 2 / 3)
+    assert metrics["mrr_at_10"] == pytest.approx(100 * 1 / 2)
+
+
+def test_mrr_at_10_ignores_hits_below_rank_10_and_missing_queries_count_zero():
+    qrels = {"q1": {"hit": 1}, "q2": {"d": 1}}
+    run = {"q1": {f"miss{i}": 1.0 - i / 100 for i in range(10)} | {"hit": 0.5}}  # hit at rank 11
+    metrics = retrieval_metrics(qrels, run)
+    assert metrics["mrr_at_10"] == 0.0
+    assert metrics["recall_at_100"] == pytest.approx(50.0)  # q1 found its doc within 100, q2 (absent) did not
+    assert cut_run(run, 10)["q1"].keys() == {f"miss{i}" for i in range(10)}
+
+
+def test_top_k_matches_brute_force_across_query_batches():
+    rng = np.random.default_rng(0)
+    queries, docs = rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=(20, 5)).astype(np.float32)
+    scores, indices = top_k(queries, docs, 4, batch_size=3)
+    expected = np.argsort(-(queries @ docs.T), axis=1)[:, :4]
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ docs.T, expected, axis=1), rtol=1e-5)
+
+
+def test_search_returns_ids_and_caps_k_at_corpus_size():
+    queries = np.array([[1.0, 0.0]], dtype=np.float32)
+    docs = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    run = search(["q"], queries, ["a", "b"], docs, k=10)
+    assert run == {"q": {"b": pytest.approx(1.0), "a": pytest.approx(0.0)}}
