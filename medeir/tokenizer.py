@@ -5,14 +5,17 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MODEL_MAX_LENGTH = 8192
+# The project's read-only data folder (``../shared/data`` next to the repository), overridable for other checkouts.
+DEFAULT_DATA_DIR = Path(os.environ.get("MEDEIR_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class TokenizerRecipe:
         import yaml
 
         data = yaml.safe_load(Path(path).read_text())
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown tokenizer recipe field(s) {sorted(unknown)}")
         return cls(**data)
 
 
@@ -55,11 +61,32 @@ def build_tokenizer(lowercase: bool) -> Tokenizer:
     return tok
 
 
-def train_tokenizer(recipe: TokenizerRecipe, data_dir: str | Path, output_dir: str | Path) -> Path:
-    """Train on the recipe's sources (streamed) and save a transformers-loadable tokenizer folder."""
-    from transformers import PreTrainedTokenizerFast
+def as_transformers_tokenizer(tok: Tokenizer, lowercase: bool):
+    """Wrap a trained backend as a ``BertTokenizer``: the class name written to tokenizer_config.json loads in
+    transformers 4.x and 5.x (the generic ``TokenizersBackend`` is 5.x only); the backend is kept as is."""
+    from transformers import BertTokenizer
 
+    return BertTokenizer(
+        tokenizer_object=tok,
+        do_lower_case=lowercase,
+        strip_accents=lowercase,
+        tokenize_chinese_chars=True,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=MODEL_MAX_LENGTH,
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def train_tokenizer(recipe: TokenizerRecipe, data_dir: str | Path, output_dir: str | Path) -> Path:
+    """Train on the recipe's sources (streamed line by line) and save a transformers-loadable tokenizer folder."""
     data_dir = Path(data_dir)
+    missing = [name for name in recipe.sources if not (data_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"tokenizer source(s) not found under {data_dir}: {missing}")
     tok = build_tokenizer(recipe.lowercase)
     trainer = trainers.WordPieceTrainer(
         vocab_size=recipe.vocab_size,
@@ -72,20 +99,11 @@ def train_tokenizer(recipe: TokenizerRecipe, data_dir: str | Path, output_dir: s
     tok.train_from_iterator(stream, trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=MODEL_MAX_LENGTH,
-        model_input_names=["input_ids", "attention_mask"],
-        do_lower_case=recipe.lowercase,
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     output_dir = Path(output_dir)
-    fast.save_pretrained(output_dir)
-    (output_dir / "tokenizer_recipe.json").write_text(json.dumps(recipe.__dict__, indent=2) + "\n")
+    as_transformers_tokenizer(tok, recipe.lowercase).save_pretrained(output_dir)
+    (output_dir / "tokenizer_recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
     return output_dir
