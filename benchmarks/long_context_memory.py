@@ -1,0 +1,190 @@
+"""Peak CPU memory of one long forward pass: MedEIR's blocked SDPA path against a dense ALiBi bias.
+
+Each case runs in a fresh Python process, which builds a random encoder with the medeir-small dimensions (6 layers,
+384 hidden, 12 heads, 1536 intermediate, 32,000 vocab, fp32) and runs one warm-up pass on 128 tokens. It then resets
+the process's peak resident set size to the current one (writing 5 to /proc/self/clear_refs, Linux) and runs one
+forward pass over one sequence of L tokens under ``torch.inference_mode``. It reads the new peak (VmHWM). The
+"forward peak" it reports is that peak minus the resident size just before the pass: the extra memory the pass needed
+(activations, attention masks, allocator slack), measured by the kernel, torch allocations included.
+
+Every case runs twice: with glibc's default malloc settings, and with MALLOC_MMAP_THRESHOLD_=1 MiB, which hands every
+allocation of 1 MiB or more straight back to the OS when freed. glibc's default (a threshold that adapts, up to
+32 MiB) can keep freed mid-sized blocks in its heaps, so the first column includes such slack and varies between
+runs; the second is close to what the live tensors need.
+
+Cases:
+  blocked  attn_implementation="sdpa" with the default attention_block_bytes (64 MiB): the ALiBi bias is built one
+           block of queries at a time.
+  dense    the same SDPA call with a budget so large that the whole [1, heads, L, L] bias is built at once: what an
+           implementation that materialises the ALiBi bias does.
+  eager    the reference path (dense fp32 scores + bias + softmax), only up to --eager-max tokens.
+
+Usage: nice -n 10 python benchmarks/long_context_memory.py [--lengths 2048 8192] [--write-docs docs/BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## Long-context memory (CPU)"
+MEDEIR_SMALL = dict(
+    vocab_size=32000, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536
+)
+CASES = {"blocked": ("sdpa", None), "dense": ("sdpa", 2**62), "eager": ("eager", None)}
+ALLOCATORS = {"default": {}, "mmap_1mib": {"MALLOC_MMAP_THRESHOLD_": str(2**20)}}
+
+
+def status_kib(field: str) -> int:
+    """A ``/proc/self/status`` memory field (VmRSS, VmHWM) in KiB."""
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    return int(match.group(1))
+
+
+def measure(case: str, length: int) -> dict:
+    """Run one case in this process; returns MiB figures and the pass's wall time."""
+    sys.path.insert(0, str(REPO_ROOT))  # measure the checkout's model code
+    import torch
+
+    from configuration_medeir import MedEIRConfig
+    from modeling_medeir import MedEIRModel
+
+    implementation, block_bytes = CASES[case]
+    config = MedEIRConfig(**MEDEIR_SMALL)
+    if block_bytes is not None:
+        config.attention_block_bytes = block_bytes
+    torch.manual_seed(0)
+    model = MedEIRModel(config).eval()
+    model.config._attn_implementation = implementation
+    ids = torch.randint(5, config.vocab_size, (1, length))
+    with torch.inference_mode():
+        model(ids[:, :128])
+        before = status_kib("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")
+        start = time.perf_counter()
+        out = model(ids)
+        seconds = time.perf_counter() - start
+        peak = status_kib("VmHWM")
+        assert torch.isfinite(out.last_hidden_state).all()
+    return {
+        "case": case,
+        "length": length,
+        "rss_before_mib": before / 1024,
+        "peak_mib": peak / 1024,
+        "forward_peak_mib": (peak - before) / 1024,
+        "seconds": seconds,
+    }
+
+
+def run_case(case: str, length: int, allocator: str) -> dict:
+    """One case in a fresh interpreter, so earlier cases' memory cannot hide or inflate its peak."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", case, str(length)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **ALLOCATORS[allocator]},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{case} at {length} tokens ({allocator} malloc) failed:\n{result.stderr[-2000:]}")
+    return {**json.loads(result.stdout.strip().splitlines()[-1]), "allocator": allocator}
+
+
+def machine() -> str:
+    import torch
+
+    cpu = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    cores = len(os.sched_getaffinity(0))
+    return (
+        f"{cores}-core CPU dev box ({cpu.group(1) if cpu else platform.processor()}), {platform.system()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+
+
+def markdown(rows: list[dict], host: str, command: str) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"Machine: {host}. Command: `{command}`.",
+        "",
+        "One forward pass of a random encoder with the medeir-small dimensions (6 layers, 384 hidden, 12 heads, "
+        "1536 intermediate, 32k vocab, fp32) over one sequence, batch 1, `torch.inference_mode`. Each case runs in a "
+        "fresh process; *forward peak* is the process's peak resident set size during the pass (VmHWM, reset "
+        "just before it via /proc/self/clear_refs) minus its resident size before the pass, in MiB. *blocked* = the "
+        "SDPA path as shipped (ALiBi bias built per block of queries, default 64 MiB budget); *dense* = the same "
+        "SDPA call with the whole `[1, 12, L, L]` bias built at once; *eager* = the reference path (dense fp32 "
+        "scores; run only up to `--eager-max` tokens, 2,048 by default). *glibc default*: the process as users "
+        "run it; glibc may keep freed "
+        "mid-sized blocks in its heaps, so this column includes allocator slack and varies between runs. "
+        "*mmap >= 1 MiB*: the same pass with `MALLOC_MMAP_THRESHOLD_=1048576`, so freed blocks of 1 MiB or more go "
+        "back to the OS at once: close to what the live tensors need. Times (glibc default run) are single runs on a "
+        "shared, loaded machine: indicative only.",
+        "",
+        "| tokens | case | forward peak, glibc default | forward peak, mmap >= 1 MiB | time (s) |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    table = {(row["length"], row["case"], row["allocator"]): row for row in rows}
+    for length, case in dict.fromkeys((row["length"], row["case"]) for row in rows):
+        default, mmap = table[length, case, "default"], table[length, case, "mmap_1mib"]
+        lines.append(
+            f"| {length:,} | {case} | {default['forward_peak_mib']:,.0f} | {mmap['forward_peak_mib']:,.0f} "
+            f"| {default['seconds']:.1f} |"
+        )
+    lines.append("")
+    for length in dict.fromkeys(row["length"] for row in rows):
+        ratios = [
+            f"{table[length, 'dense', a]['forward_peak_mib'] / table[length, 'blocked', a]['forward_peak_mib']:.1f}x"
+            f" ({label})"
+            for a, label in (("default", "glibc default"), ("mmap_1mib", "mmap >= 1 MiB"))
+        ]
+        lines.append(f"- {length:,} tokens: dense-bias forward peak / blocked forward peak = {', '.join(ratios)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace this benchmark's section of ``path`` (up to the next ``## `` heading), or append it."""
+    text = path.read_text() if path.exists() else "# MedEIR benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[2048, 8192])
+    parser.add_argument("--eager-max", type=int, default=2048, help="longest input for the eager case (dense fp32)")
+    parser.add_argument("--write-docs", type=Path, help="replace this benchmark's section of this markdown file")
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "LENGTH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child[0], int(args.child[1]))))
+        return
+    rows = []
+    for length in args.lengths:
+        for case in CASES:
+            if case == "eager" and length > args.eager_max:
+                continue
+            for allocator in ALLOCATORS:
+                row = run_case(case, length, allocator)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    command = "nice -n 10 python benchmarks/long_context_memory.py " + " ".join(sys.argv[1:])
+    section = markdown(rows, machine(), command.strip())
+    print(section)
+    if args.write_docs:
+        write_section(args.write_docs, section)
+
+
+if __name__ == "__main__":
+    main()
