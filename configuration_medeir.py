@@ -26,6 +26,9 @@ class MedEIRConfig(PretrainedConfig):
         initializer_range: standard deviation of the normal weight init.
         alibi_mode: ``"symmetric"`` (bias ``-m_h * |i - j|``) or ``"asymmetric"`` (left context uses ``m_h``, right
             context uses the slopes in reverse head order, so the model can tell direction).
+        alibi_slope_scale: factor on every ALiBi slope (1 = the paper's geometric slopes). Smaller values make
+            attention less local; the shipped model uses 1/16 because its layers come from a position-embedding
+            model whose attention patterns the full-strength slopes destroy (see docs/TRAINING.md).
         attention_block_bytes: memory budget of the ALiBi bias of one block of queries on the SDPA path; queries are
             processed in blocks so the full ``L x L`` bias of all heads is never built at once.
         pad_token_id: id of the padding token (its embedding row is initialised to zeros).
@@ -48,6 +51,7 @@ class MedEIRConfig(PretrainedConfig):
         attention_probs_dropout_prob: float = 0.1,
         initializer_range: float = 0.02,
         alibi_mode: str = "symmetric",
+        alibi_slope_scale: float = 1.0,
         attention_block_bytes: int = 64 * 2**20,
         pad_token_id: int | None = 0,
         tie_word_embeddings: bool = True,
@@ -82,6 +86,8 @@ class MedEIRConfig(PretrainedConfig):
             raise ValueError(f"hidden_act must be one of {sorted(ACT2FN)}, got {hidden_act!r}")
         if alibi_mode not in ALIBI_MODES:
             raise ValueError(f"alibi_mode must be one of {ALIBI_MODES}, got {alibi_mode!r}")
+        if not alibi_slope_scale > 0:
+            raise ValueError(f"alibi_slope_scale must be positive, got {alibi_slope_scale!r}")
         if pad_token_id is not None and not 0 <= pad_token_id < vocab_size:
             raise ValueError(f"pad_token_id must lie in [0, vocab_size={vocab_size}), got {pad_token_id!r}")
         self.vocab_size = vocab_size
@@ -96,6 +102,7 @@ class MedEIRConfig(PretrainedConfig):
         self.attention_probs_dropout_prob = attention_probs_dropout_prob
         self.initializer_range = initializer_range
         self.alibi_mode = alibi_mode
+        self.alibi_slope_scale = alibi_slope_scale
         self.attention_block_bytes = attention_block_bytes
         # Passed on rather than set here: transformers 4.x's base __init__ would overwrite them with its defaults.
         super().__init__(pad_token_id=pad_token_id, tie_word_embeddings=tie_word_embeddings, **kwargs)

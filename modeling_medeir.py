@@ -421,7 +421,7 @@ class MedEIRModel(MedEIRPreTrainedModel):
     @staticmethod
     def compute_slopes(config: MedEIRConfig) -> torch.Tensor:
         """(2, heads): left-context and right-context slopes."""
-        slopes = alibi_slopes(config.num_attention_heads)
+        slopes = alibi_slopes(config.num_attention_heads) * config.alibi_slope_scale
         right = slopes if config.alibi_mode == "symmetric" else slopes.flip(0)
         return torch.stack([slopes, right])
 

@@ -1,0 +1,174 @@
+"""Training data: streamed text shards packed for MLM, and weighted mixtures of query/passage pairs."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from medeir.tokenizer import iter_lines
+
+STSB_MIN_SCORE = 4.0  # STS-B train pairs at or above this gold score count as paraphrase positives
+
+
+def expand_files(data_dir: str | Path, patterns: list[str] | tuple[str, ...]) -> list[Path]:
+    """Resolve file names or glob patterns (shards) under ``data_dir``; a pattern matching nothing is an error."""
+    files = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(str(Path(data_dir) / pattern)))
+        if not matches:
+            raise FileNotFoundError(f"no training file matches {Path(data_dir) / pattern}")
+        files.extend(Path(m) for m in matches)
+    return files
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# MLM
+
+
+def packed_token_stream(tokenizer, files: list[Path], seq_len: int, seed: int) -> Iterator[list[int]]:
+    """Endless stream of ``[CLS] doc [SEP] doc [SEP] ...`` rows of exactly ``seq_len`` ids.
+
+    Files (shards) are visited in a new random order each pass and read line by line, so the corpus never has to fit
+    in memory; documents are concatenated and cut into rows (sequence packing, no padding).
+    """
+    rng = random.Random(seed)
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    buffer: list[int] = []
+    while True:
+        order = files[:]
+        rng.shuffle(order)
+        for file in order:
+            lines = iter_lines(file)
+            while True:
+                chunk = [line for _, line in zip(range(256), lines, strict=False)]
+                if not chunk:
+                    break
+                for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"]:
+                    buffer.extend(ids + [sep_id])
+                while len(buffer) >= seq_len - 1:
+                    yield [cls_id] + buffer[: seq_len - 1]
+                    buffer = buffer[seq_len - 1 :]
+
+
+def shuffled(stream: Iterator, buffer_size: int, seed: int) -> Iterator:
+    """Approximate shuffle of a stream with a fixed-size buffer."""
+    rng = random.Random(seed)
+    buffer = []
+    for item in stream:
+        buffer.append(item)
+        if len(buffer) >= buffer_size:
+            yield buffer.pop(rng.randrange(len(buffer)))
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def mask_tokens(
+    input_ids: torch.Tensor, tokenizer, mask_prob: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking: choose ``mask_prob`` of the non-special tokens; 80% -> [MASK], 10% -> random id, 10% unchanged.
+    Returns (masked ids, labels with -100 at unchosen positions)."""
+    special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
+    chosen = (torch.rand(input_ids.shape, generator=generator) < mask_prob) & ~special
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    roll = torch.rand(input_ids.shape, generator=generator)
+    masked = input_ids.clone()
+    masked[chosen & (roll < 0.8)] = tokenizer.mask_token_id
+    random_ids = torch.randint(len(tokenizer), input_ids.shape, generator=generator)
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    masked[swap] = random_ids[swap]
+    return masked, labels
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pairs
+
+
+@dataclass(frozen=True)
+class Pair:
+    query: str
+    positive: str
+    negative: str | None = None
+    group: str = ""  # pairs sharing a group (same question) must not be in-batch negatives of each other
+
+
+PairFilter = Callable[[str, int, dict], bool]  # (file name, record index, record) -> keep?
+
+
+def read_pairs(path: Path, keep: PairFilter | None = None) -> list[Pair]:
+    """Pairs from a JSONL(.gz) file with ``query``/``positive`` (optional ``negative``), or STS-B style
+    ``sentence1``/``sentence2``/``score`` rows (kept as paraphrase pairs when score >= STSB_MIN_SCORE)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    pairs = []
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for index, line in enumerate(handle):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{index + 1}: invalid JSON ({err.msg})") from err
+            if keep is not None and not keep(path.name, index, record):
+                continue
+            if "sentence1" in record:
+                if record["score"] >= STSB_MIN_SCORE:
+                    pairs.append(Pair(record["sentence1"], record["sentence2"], group=record["sentence1"]))
+                continue
+            if not record.get("query") or not record.get("positive"):
+                continue
+            group = str(record.get("qid") or record["query"])
+            pairs.append(Pair(record["query"], record["positive"], record.get("negative"), group))
+    return pairs
+
+
+class PairMixture:
+    """Endless batches drawn from several pair sources with given weights; within a batch no two pairs share a
+    group, a query or a positive text, so every other positive is a true in-batch negative."""
+
+    def __init__(self, sources: dict[str, list[Pair]], weights: dict[str, float], seed: int):
+        empty = [name for name, pairs in sources.items() if not pairs]
+        if empty:
+            raise ValueError(f"pair source(s) with no usable pairs: {empty}")
+        self.sources = sources
+        self.names = list(sources)
+        self.weights = [weights[name] for name in self.names]
+        self.rng = random.Random(seed)
+        self.orders = {name: [] for name in self.names}
+
+    def _next(self, name: str) -> Pair:
+        if not self.orders[name]:
+            self.orders[name] = list(range(len(self.sources[name])))
+            self.rng.shuffle(self.orders[name])
+        return self.sources[name][self.orders[name].pop()]
+
+    def batch(self, size: int) -> list[Pair]:
+        batch, seen = [], set()
+        for _ in range(size * 20):
+            pair = self._next(self.rng.choices(self.names, self.weights)[0])
+            keys = {("g", pair.group), ("q", pair.query), ("p", pair.positive)}
+            if keys & seen:
+                continue
+            seen |= keys
+            batch.append(pair)
+            if len(batch) == size:
+                break
+        return batch
+
+
+class TextSampler:
+    """Random text lines (for distillation-only texts), read up to ``limit`` lines per file."""
+
+    def __init__(self, files: dict[Path, float], seed: int, limit: int = 50000):
+        self.rng = random.Random(seed)
+        self.pools = {file: list(iter_lines(file, limit)) for file in files}
+        self.files = list(files)
+        self.weights = [files[f] for f in self.files]
+
+    def sample(self, count: int) -> list[str]:
+        return [self.rng.choice(self.pools[self.rng.choices(self.files, self.weights)[0]]) for _ in range(count)]

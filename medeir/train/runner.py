@@ -1,0 +1,162 @@
+"""Run one training stage on Hugging Face accelerate: the same command runs on CPU, one GPU, or many GPUs/nodes
+(``accelerate launch`` / ``torchrun``). Checkpoints are resumable, sharded safetensors; losses go to a JSONL log."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .settings import RunSettings, settings_dict
+from .tasks import TASKS
+
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+def lr_factor(step: int, warmup: int, total: int, floor: float) -> float:
+    """Linear warm-up to 1, then cosine decay to ``floor`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_model(settings: RunSettings, model_class: str, tokenizer):
+    """A fresh (scratch / transplanted teacher) or loaded MedEIR model of the class the stage trains."""
+    import configuration_medeir
+    import modeling_medeir
+
+    cls = getattr(modeling_medeir, model_class)
+    init = settings.model.init
+    if init in ("scratch", "minilm"):
+        config = configuration_medeir.MedEIRConfig(
+            vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **settings.model.config
+        )
+        model = cls(config)
+        if init == "minilm":
+            from .transplant import init_from_bert, minilm_path
+
+            encoder = model if model_class == "MedEIRModel" else model.medeir
+            init_from_bert(encoder, minilm_path(), tokenizer)
+        return model
+    if not Path(init).is_dir():
+        raise FileNotFoundError(f"model.init is neither 'scratch', 'minilm' nor a model folder: {init}")
+    model = cls.from_pretrained(init)
+    if model.config.vocab_size != len(tokenizer):
+        raise ValueError(f"{init} has vocab_size {model.config.vocab_size} but the tokenizer has {len(tokenizer)}")
+    return model
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    found = sorted(output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
+    return found[-1] if found else None
+
+
+def save_checkpoint(accelerator, model, optimizer, scheduler, tokenizer, settings: RunSettings, step: int) -> Path:
+    """Weights as safetensors shards under ``max_shard_size`` + optimizer/scheduler state + trainer_state.json."""
+    output_dir = Path(settings.output_dir)
+    folder = output_dir / f"{CHECKPOINT_PREFIX}{step}"
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.save_pretrained(folder, max_shard_size=settings.max_shard_size)
+        tokenizer.save_pretrained(folder)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, folder / "optimizer.pt")
+        (folder / "trainer_state.json").write_text(json.dumps({"step": step, "settings": settings_dict(settings)}, indent=2))
+        for old in output_dir.glob(f"{CHECKPOINT_PREFIX}*"):
+            if old != folder and int(old.name[len(CHECKPOINT_PREFIX) :]) < step:
+                for file in sorted(old.rglob("*"), reverse=True):
+                    file.unlink() if file.is_file() else file.rmdir()
+                old.rmdir()
+    return folder
+
+
+def run(settings: RunSettings, resume: bool = True) -> Path:
+    """Train one stage; resumes from the newest checkpoint in ``output_dir`` when there is one. Returns the folder
+    of the final model (``output_dir/final``, a loadable MedEIR model folder)."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import AutoTokenizer
+
+    if settings.stage not in TASKS:
+        raise ValueError(f"unknown stage {settings.stage!r}; choose from {sorted(TASKS)}")
+    accelerator = Accelerator(mixed_precision=settings.mixed_precision, cpu=not torch.cuda.is_available())
+    set_seed(settings.seed)
+    output_dir = Path(settings.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(settings.model.tokenizer)
+    task = TASKS[settings.stage](settings, tokenizer, accelerator.device)
+    checkpoint = latest_checkpoint(output_dir) if resume else None
+    model = build_model(
+        settings if checkpoint is None else _with_init(settings, checkpoint), task.model_class, tokenizer
+    )
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    total = task.total_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, settings.warmup_steps, total, settings.min_lr_ratio)
+    )
+    start = 0
+    if checkpoint is not None:
+        state = torch.load(checkpoint / "optimizer.pt", map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = json.loads((checkpoint / "trainer_state.json").read_text())["step"]
+        task.restart(start)
+        accelerator.print(f"resumed from {checkpoint} at step {start}")
+    model, optimizer = accelerator.prepare(model, optimizer)
+    (output_dir / "settings.json").write_text(json.dumps(settings_dict(settings), indent=2))
+
+    deadline = time.monotonic() + settings.time_limit_minutes * 60 if settings.time_limit_minutes else math.inf
+    log = (output_dir / "loss_log.jsonl").open("a")
+    model.train()
+    step = start
+    bar = tqdm(total=total, initial=start, disable=not accelerator.is_main_process, desc=settings.stage)
+    t0, running = time.monotonic(), 0.0
+    while step < total:
+        loss = task.loss(model, step)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        running += loss.item()
+        bar.update(1)
+        if step % settings.log_every == 0 or step == total:
+            n = settings.log_every if step % settings.log_every == 0 else step % settings.log_every
+            record = {"step": step, "loss": running / n, "lr": scheduler.get_last_lr()[0],
+                      "seconds": round(time.monotonic() - t0, 1)}
+            if accelerator.is_main_process:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            running = 0.0
+        out_of_time = time.monotonic() > deadline
+        if step % settings.save_every == 0 or out_of_time:
+            save_checkpoint(accelerator, model, optimizer, scheduler, tokenizer, settings, step)
+        if out_of_time:
+            accelerator.print(f"time limit reached at step {step}; resume by running the same command again")
+            break
+    bar.close()
+    log.close()
+    final = output_dir / "final"
+    if step >= total:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            encoder = accelerator.unwrap_model(model)
+            encoder.save_pretrained(final, max_shard_size=settings.max_shard_size)
+            tokenizer.save_pretrained(final)
+    return final
+
+
+def _with_init(settings: RunSettings, checkpoint: Path) -> RunSettings:
+    """The same settings, with the model initialised from a checkpoint folder."""
+    import dataclasses
+
+    return dataclasses.replace(settings, model=dataclasses.replace(settings.model, init=str(checkpoint)))

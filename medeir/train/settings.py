@@ -1,0 +1,118 @@
+"""Run configurations: YAML files in configs/ loaded into frozen dataclasses; CLI overrides replace fields by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Where the model comes from: ``init`` is "scratch" (random, ``config`` kwargs), "minilm" (transplanted
+    all-MiniLM-L6-v2 layers) or a path to a MedEIR model folder (e.g. the output of an earlier stage)."""
+
+    init: str = "scratch"
+    tokenizer: str = "."
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MLMSettings:
+    """Masked-language-model pretraining on streamed text shards with packing and a length curriculum."""
+
+    text_files: tuple[str, ...] = ("text/medical.txt.gz", "text/general.txt.gz")
+    mask_prob: float = 0.3
+    # (sequence length, steps) in order: the curriculum
+    curriculum: tuple[tuple[int, int], ...] = ((128, 1000), (512, 200))
+    tokens_per_batch: int = 16384
+
+
+@dataclass(frozen=True)
+class ContrastiveSettings:
+    """In-batch-negative contrastive training on pairs, with optional embedding distillation from a teacher."""
+
+    pair_files: dict[str, float] = field(default_factory=lambda: {"train/medquad_pairs.jsonl.gz": 1.0})
+    distill_text_files: dict[str, float] = field(default_factory=dict)  # text file -> share of distill-only texts
+    batch_size: int = 32
+    distill_texts_per_batch: int = 0
+    query_max_length: int = 64
+    passage_max_length: int = 256
+    scale: float = 20.0
+    distill_weight: float = 0.0  # weight of the MSE between student and teacher embeddings (0 = no teacher)
+    steps: int = 1000
+    symmetric: bool = False  # also score passages -> queries
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """One training stage. Paths are relative to ``data_dir`` (data) and the working directory (outputs)."""
+
+    stage: str = "contrastive"
+    output_dir: str = "runs/tiny"
+    data_dir: str = "../shared/data"
+    seed: int = 42
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "no"  # "bf16" on GPU
+    gradient_checkpointing: bool = False
+    save_every: int = 500
+    log_every: int = 10
+    max_shard_size: str = "15MB"
+    time_limit_minutes: float = 0.0  # stop (and checkpoint) after this long; 0 = no limit
+    model: ModelSettings = field(default_factory=ModelSettings)
+    mlm: MLMSettings = field(default_factory=MLMSettings)
+    contrastive: ContrastiveSettings = field(default_factory=ContrastiveSettings)
+
+
+def _build(cls, data: dict[str, Any]):
+    """Instantiate a (nested) settings dataclass from a dict, rejecting unknown keys by name."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {sorted(unknown)}; known: {sorted(known)}")
+    values = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            value = _build(type(default), value or {})
+        elif isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        values[name] = value
+    return cls(**values)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"contrastive.steps=200"`` -> (["contrastive", "steps"], 200); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ValueError(f"override must look like section.field=value, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(value)
+
+
+def load_settings(path: str | Path, overrides: list[str] = ()) -> RunSettings:
+    """Read a YAML run config and apply ``section.field=value`` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return _build(RunSettings, data)
+
+
+def settings_dict(settings: RunSettings) -> dict[str, Any]:
+    """Plain-data form (saved beside every checkpoint)."""
+    return dataclasses.asdict(settings)

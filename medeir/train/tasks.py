@@ -1,0 +1,136 @@
+"""The two training stages as tasks: each builds its model and data and turns a step number into a loss."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import torch
+
+from .data import PairMixture, TextSampler, expand_files, mask_tokens, packed_token_stream, read_pairs, shuffled
+from .losses import embedding_distillation_loss, in_batch_contrastive_loss
+from .settings import RunSettings
+
+
+def holdout_filter(file_name: str, index: int, record: dict) -> bool:
+    """Keep a training record unless an evaluation task holds it out (see medeir.evaluation)."""
+    from medeir.evaluation.clustering import clustering_indices
+    from medeir.evaluation.pair_classification import is_mqp_holdout
+
+    if file_name.startswith("mqp_pairs") and is_mqp_holdout(index):
+        return False
+    return not (file_name.startswith("medquad_pairs") and index in clustering_indices())
+
+
+class MLMTask:
+    """Masked-language modelling on packed rows; the sequence length follows the curriculum's phases."""
+
+    model_class = "MedEIRForMaskedLM"
+
+    def __init__(self, settings: RunSettings, tokenizer, device: torch.device):
+        self.settings = settings.mlm
+        self.tokenizer = tokenizer
+        self.device = device
+        self.files = expand_files(settings.data_dir, settings.mlm.text_files)
+        self.seed = settings.seed
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.phase_ends = list(itertools.accumulate(steps for _, steps in self.settings.curriculum))
+        self.stream, self.stream_length = None, 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.phase_ends[-1]
+
+    def seq_len(self, step: int) -> int:
+        phase = next(i for i, end in enumerate(self.phase_ends) if step < end)
+        return self.settings.curriculum[phase][0]
+
+    def restart(self, step: int) -> None:
+        """Re-seed the data stream (after a resume) so a resumed run does not replay the same rows."""
+        self.seed += step
+        self.generator.manual_seed(self.seed)
+        self.stream = None
+
+    def loss(self, model, step: int) -> torch.Tensor:
+        length = self.seq_len(step)
+        if self.stream is None or length != self.stream_length:
+            files_stream = packed_token_stream(self.tokenizer, self.files, length, self.seed + length)
+            self.stream, self.stream_length = shuffled(files_stream, 512, self.seed), length
+        rows = max(1, self.settings.tokens_per_batch // length)
+        ids = torch.tensor([next(self.stream) for _ in range(rows)])
+        masked, labels = mask_tokens(ids, self.tokenizer, self.settings.mask_prob, self.generator)
+        return model(input_ids=masked.to(self.device), labels=labels.to(self.device)).loss
+
+
+class ContrastiveTask:
+    """In-batch-negative contrastive loss on pair mixtures, plus optional MSE distillation toward a teacher's
+    embeddings (all-MiniLM-L6-v2) on the same texts and on extra distill-only text lines."""
+
+    model_class = "MedEIRModel"
+
+    def __init__(self, settings: RunSettings, tokenizer, device: torch.device):
+        self.settings = settings.contrastive
+        self.tokenizer = tokenizer
+        self.device = device
+        self.seed = settings.seed
+        data_dir = Path(settings.data_dir)
+        sources = {
+            name: read_pairs(file, holdout_filter)
+            for name in self.settings.pair_files
+            for file in expand_files(data_dir, [name])
+        }
+        self.mixture = PairMixture(sources, self.settings.pair_files, settings.seed)
+        self.texts = None
+        if self.settings.distill_texts_per_batch:
+            files = {f: w for name, w in self.settings.distill_text_files.items() for f in expand_files(data_dir, [name])}
+            self.texts = TextSampler(files, settings.seed)
+        self.teacher = self._load_teacher() if self.settings.distill_weight > 0 else None
+
+    @property
+    def total_steps(self) -> int:
+        return self.settings.steps
+
+    def _load_teacher(self):
+        from sentence_transformers import SentenceTransformer
+
+        from .transplant import minilm_path
+
+        teacher = SentenceTransformer(str(minilm_path()), device=str(self.device))
+        teacher.eval()
+        for param in teacher.parameters():
+            param.requires_grad_(False)
+        return teacher
+
+    def restart(self, step: int) -> None:
+        self.mixture.rng.seed(self.seed + step)
+
+    def embed(self, model, texts: list[str], max_length: int) -> torch.Tensor:
+        inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return model(input_ids=inputs["input_ids"].to(self.device), attention_mask=inputs["attention_mask"].to(self.device)).pooler_output
+
+    @torch.no_grad()
+    def teacher_embed(self, texts: list[str]) -> torch.Tensor:
+        return self.teacher.encode(texts, batch_size=len(texts), convert_to_tensor=True, normalize_embeddings=True)
+
+    def loss(self, model, step: int) -> torch.Tensor:
+        s = self.settings
+        pairs = self.mixture.batch(s.batch_size)
+        queries = [p.query for p in pairs]
+        passages = [p.positive for p in pairs]
+        negatives = [p.negative for p in pairs if p.negative]
+        q = self.embed(model, queries, s.query_max_length)
+        p = self.embed(model, passages, s.passage_max_length)
+        n = self.embed(model, negatives, s.passage_max_length) if negatives else None
+        loss = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
+        if self.teacher is None:
+            return loss
+        students, teachers = [q, p], [self.teacher_embed(queries), self.teacher_embed(passages)]
+        if self.texts is not None:
+            extra = self.texts.sample(s.distill_texts_per_batch)
+            students.append(self.embed(model, extra, s.passage_max_length))
+            teachers.append(self.teacher_embed(extra))
+        distill = embedding_distillation_loss(torch.cat(students), torch.cat(teachers).to(q.device))
+        return loss + s.distill_weight * distill
+
+
+TASKS = {"mlm": MLMTask, "contrastive": ContrastiveTask}
