@@ -30,14 +30,19 @@ class BeirDataset:
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, record)`` for each non-blank line; ``.gz`` files are decompressed.
 
-    Raises FileNotFoundError for a missing file, ValueError naming ``file:line`` for a line that is not a JSON object.
+    Raises FileNotFoundError for a missing file, ValueError naming ``file:line`` for a line that is not UTF-8 or not a
+    JSON object.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start + 1})") from err
             if not line.strip():
                 continue
             try:
