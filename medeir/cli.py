@@ -64,13 +64,20 @@ class _StderrHandler(logging.StreamHandler):
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print info messages.")] = False) -> None:
-    """Send the library's log messages (e.g. truncated texts) to stderr."""
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print info messages.")] = False,
+) -> None:
+    """Send the library's log messages (e.g. truncated texts) to stderr; `medeir eval` configures its own."""
     logger = logging.getLogger("medeir")
     for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
         logger.removeHandler(handler)
-    logger.addHandler(_StderrHandler())
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    if ctx.invoked_subcommand == "eval":
+        return
+    handler = _StderrHandler()
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.NOTSET)
 
 
 class Dtype(str, Enum):
