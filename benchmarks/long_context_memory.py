@@ -125,27 +125,38 @@ def markdown(rows: list[dict], host: str, command: str) -> str:
         "run it; glibc may keep freed "
         "mid-sized blocks in its heaps, so this column includes allocator slack and varies between runs. "
         "*mmap >= 1 MiB*: the same pass with `MALLOC_MMAP_THRESHOLD_=1048576`, so freed blocks of 1 MiB or more go "
-        "back to the OS at once: close to what the live tensors need. Times (glibc default run) are single runs on a "
-        "shared, loaded machine: indicative only.",
+        "back to the OS at once: close to what the live tensors need. With several runs per case, cells give the "
+        "lowest and highest value. Times (glibc default runs) are from a shared, loaded machine: indicative only.",
         "",
         "| tokens | case | forward peak, glibc default | forward peak, mmap >= 1 MiB | time (s) |",
         "|---:|---|---:|---:|---:|",
     ]
-    table = {(row["length"], row["case"], row["allocator"]): row for row in rows}
+    runs: dict[tuple, list[dict]] = {}
+    for row in rows:
+        runs.setdefault((row["length"], row["case"], row["allocator"]), []).append(row)
+
+    def cell(key: tuple, field: str, digits: int) -> str:
+        values = sorted(row[field] for row in runs[key])
+        low, high = f"{values[0]:,.{digits}f}", f"{values[-1]:,.{digits}f}"
+        return low if low == high else f"{low}–{high}"
+
     for length, case in dict.fromkeys((row["length"], row["case"]) for row in rows):
-        default, mmap = table[length, case, "default"], table[length, case, "mmap_1mib"]
+        default, mmap = (length, case, "default"), (length, case, "mmap_1mib")
         lines.append(
-            f"| {length:,} | {case} | {default['forward_peak_mib']:,.0f} | {mmap['forward_peak_mib']:,.0f} "
-            f"| {default['seconds']:.1f} |"
+            f"| {length:,} | {case} | {cell(default, 'forward_peak_mib', 0)} | {cell(mmap, 'forward_peak_mib', 0)} "
+            f"| {cell(default, 'seconds', 1)} |"
         )
     lines.append("")
     for length in dict.fromkeys(row["length"] for row in rows):
-        ratios = [
-            f"{table[length, 'dense', a]['forward_peak_mib'] / table[length, 'blocked', a]['forward_peak_mib']:.1f}x"
-            f" ({label})"
-            for a, label in (("default", "glibc default"), ("mmap_1mib", "mmap >= 1 MiB"))
-        ]
-        lines.append(f"- {length:,} tokens: dense-bias forward peak / blocked forward peak = {', '.join(ratios)}")
+        ratios = []
+        for allocator, label in (("default", "glibc default"), ("mmap_1mib", "mmap >= 1 MiB")):
+            dense, blocked = (
+                max(r["forward_peak_mib"] for r in runs[length, c, allocator]) for c in ("dense", "blocked")
+            )
+            ratios.append(f"{dense / blocked:.1f}x ({label})")
+        lines.append(
+            f"- {length:,} tokens: dense-bias / blocked forward peak (highest run of each) = {', '.join(ratios)}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -165,6 +176,7 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[2048, 8192])
     parser.add_argument("--eager-max", type=int, default=2048, help="longest input for the eager case (dense fp32)")
     parser.add_argument("--write-docs", type=Path, help="replace this benchmark's section of this markdown file")
+    parser.add_argument("--repeats", type=int, default=1, help="fresh-process runs per case and allocator setting")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -176,9 +188,10 @@ def main() -> None:
             if case == "eager" and length > args.eager_max:
                 continue
             for allocator in ALLOCATORS:
-                row = run_case(case, length, allocator)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                for _ in range(args.repeats):
+                    row = run_case(case, length, allocator)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     command = "nice -n 10 python benchmarks/long_context_memory.py " + " ".join(sys.argv[1:])
     section = markdown(rows, machine(), command.strip())
     print(section)
