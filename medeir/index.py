@@ -114,20 +114,27 @@ def model_fingerprint(path: str | Path) -> str:
 
 
 def split_text(text: str, tokenizer, budget: int, overlap: int) -> list[str]:
-    """``text`` as one piece when it fits ``budget`` tokens, else windows of ``budget`` tokens overlapping by
-    ``overlap``, cut from the original string at token boundaries."""
+    """``text`` as one piece when it fits ``budget`` tokens, else windows of at most ``budget`` tokens that overlap by
+    about ``overlap`` tokens, cut from the original string between words (within a word only if it alone is longer
+    than a window)."""
     if len(text) <= budget:  # every token covers at least one character
         return [text]
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    offsets, words = encoding["offset_mapping"], encoding.word_ids()
     if len(offsets) <= budget:
         return [text]
-    pieces = []
-    for start in range(0, len(offsets), budget - overlap):
-        window = offsets[start : start + budget]
-        pieces.append(text[window[0][0] : window[-1][1]])
-        if start + budget >= len(offsets):
-            break
-    return pieces
+    word_start = [i == 0 or words[i] != words[i - 1] for i in range(len(offsets))]
+    pieces, start = [], 0
+    while True:
+        end = min(start + budget, len(offsets))
+        if end < len(offsets):  # end the window before the word that does not fit
+            cut = next((i for i in range(end, start, -1) if word_start[i]), end)
+            end = cut
+        pieces.append(text[offsets[start][0] : offsets[end - 1][1]])
+        if end == len(offsets):
+            return pieces
+        start = max(end - overlap, start + 1)
+        start = next((i for i in range(start, end) if word_start[i]), end)  # begin the next one at a word
 
 
 def chunk_documents(documents: list[Document], embedder: Embedder, overlap: int) -> tuple[list[dict], list[str]]:

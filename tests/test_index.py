@@ -61,6 +61,24 @@ def test_split_text_windows_of_budget_tokens_overlapping_by_overlap(single_token
     assert split_text("short text", tokenizer, budget=3, overlap=1) == ["short text"]  # 2 tokens fit
 
 
+def test_split_text_cuts_between_words(single_token_words):
+    tokenizer = load_tokenizer()
+    words = [a + b for a, b in zip(single_token_words[::2], single_token_words[1::2], strict=True)]  # 2+ tokens each
+    text = ", ".join(words)
+    pieces = split_text(text, tokenizer, budget=40, overlap=10)
+    assert len(pieces) > 5
+    previous_start, previous_end = -1, 0
+    for piece in pieces:
+        start = text.find(piece, previous_start + 1)
+        end = start + len(piece)
+        assert len(tokenizer(piece, add_special_tokens=False)["input_ids"]) <= 40
+        assert start == 0 or not (text[start - 1] + text[start]).isalpha()  # no word is cut
+        assert end == len(text) or not (text[end - 1] + text[end]).isalpha()
+        assert 0 <= start < previous_end or previous_start == -1  # consecutive pieces overlap
+        previous_start, previous_end = start, end
+    assert text.startswith(pieces[0]) and text.endswith(pieces[-1])
+
+
 def test_add_documents_builds_an_index_with_manifest_and_document_embeddings(tmp_path, embedder, tiny_folder):
     docs = [Document("a", "Insulin lowers blood glucose.", "Insulin", "kb.jsonl:1"),
             Document("b", "Asthma is treated with inhaled steroids.", "", "b.txt")]
