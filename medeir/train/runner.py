@@ -66,7 +66,8 @@ def save_checkpoint(accelerator, model, optimizer, scheduler, tokenizer, setting
         unwrapped.save_pretrained(folder, max_shard_size=settings.max_shard_size)
         tokenizer.save_pretrained(folder)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, folder / "optimizer.pt")
-        (folder / "trainer_state.json").write_text(json.dumps({"step": step, "settings": settings_dict(settings)}, indent=2))
+        state = {"step": step, "settings": settings_dict(settings)}
+        (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
         for old in output_dir.glob(f"{CHECKPOINT_PREFIX}*"):
             if old != folder and int(old.name[len(CHECKPOINT_PREFIX) :]) < step:
                 for file in sorted(old.rglob("*"), reverse=True):

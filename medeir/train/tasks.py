@@ -82,7 +82,11 @@ class ContrastiveTask:
         self.mixture = PairMixture(sources, self.settings.pair_files, settings.seed)
         self.texts = None
         if self.settings.distill_texts_per_batch:
-            files = {f: w for name, w in self.settings.distill_text_files.items() for f in expand_files(data_dir, [name])}
+            files = {
+                file: weight
+                for name, weight in self.settings.distill_text_files.items()
+                for file in expand_files(data_dir, [name])
+            }
             self.texts = TextSampler(files, settings.seed)
         self.teacher = self._load_teacher() if self.settings.distill_weight > 0 else None
 
@@ -96,6 +100,7 @@ class ContrastiveTask:
         from .transplant import minilm_path
 
         teacher = SentenceTransformer(str(minilm_path()), device=str(self.device))
+        teacher.max_seq_length = self.settings.passage_max_length  # the student sees no more than this either
         teacher.eval()
         for param in teacher.parameters():
             param.requires_grad_(False)
@@ -106,7 +111,8 @@ class ContrastiveTask:
 
     def embed(self, model, texts: list[str], max_length: int) -> torch.Tensor:
         inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        return model(input_ids=inputs["input_ids"].to(self.device), attention_mask=inputs["attention_mask"].to(self.device)).pooler_output
+        inputs = {name: inputs[name].to(self.device) for name in ("input_ids", "attention_mask")}
+        return model(**inputs).pooler_output
 
     @torch.no_grad()
     def teacher_embed(self, texts: list[str]) -> torch.Tensor:

@@ -1,0 +1,189 @@
+"""Training pipeline: settings, data, losses, transplant, and both stages end to end on a tiny config."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from medeir.train.data import Pair, PairMixture, mask_tokens, packed_token_stream, read_pairs
+from medeir.train.losses import embedding_distillation_loss, in_batch_contrastive_loss
+from medeir.train.runner import latest_checkpoint, lr_factor, run
+from medeir.train.settings import load_settings
+from medeir.train.tasks import holdout_filter
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = REPO / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(str(REPO))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A miniature shared-data folder: two text shards and two pair files."""
+    (tmp_path / "text").mkdir()
+    (tmp_path / "train").mkdir()
+    sentences = [f"patient {i} received {i % 7} mg of aspirin for chest pain and fever." for i in range(60)]
+    for shard in range(2):
+        with gzip.open(tmp_path / "text" / f"shard{shard}.txt.gz", "wt") as handle:
+            handle.write("\n".join(sentences[shard::2]) + "\n")
+    with gzip.open(tmp_path / "train" / "qa_pairs.jsonl.gz", "wt") as handle:
+        for i in range(40):
+            record = {"query": f"what treats condition {i}?", "positive": f"drug {i} treats condition {i}."}
+            handle.write(json.dumps(record) + "\n")
+    (tmp_path / "train" / "sts.jsonl").write_text(
+        "\n".join(json.dumps({"sentence1": f"a man plays {i}", "sentence2": f"a man is playing {i}", "score": 4.5})
+                  for i in range(10)) + "\n"
+    )
+    return tmp_path
+
+
+def tiny_settings(data_dir: Path, out: Path, *overrides: str):
+    return load_settings(
+        TINY,
+        [
+            f"data_dir={data_dir}",
+            f"output_dir={out}",
+            f"model.tokenizer={REPO}",
+            "mlm.text_files=[text/shard*.txt.gz]",
+            "contrastive.pair_files={train/qa_pairs.jsonl.gz: 1.0, train/sts.jsonl: 0.5}",
+            *overrides,
+        ],
+    )
+
+
+def test_settings_overrides_and_unknown_fields(tmp_path):
+    settings = load_settings(TINY, ["contrastive.steps=7", "learning_rate=0.5"])
+    assert settings.contrastive.steps == 7 and settings.learning_rate == 0.5
+    with pytest.raises(ValueError, match="unknown ContrastiveSettings field"):
+        load_settings(TINY, ["contrastive.stepz=7"])
+    with pytest.raises(FileNotFoundError):
+        load_settings(tmp_path / "missing.yaml")
+
+
+def test_lr_schedule_warms_up_then_decays_to_floor():
+    values = [lr_factor(s, warmup=4, total=20, floor=0.1) for s in range(21)]
+    assert values[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(values[3:], values[4:], strict=False))
+    assert values[20] == pytest.approx(0.1)
+
+
+def test_contrastive_loss_prefers_matching_pairs():
+    q = torch.eye(4)
+    assert in_batch_contrastive_loss(q, q, scale=20.0) < 1e-6
+    shuffled = q[[1, 0, 3, 2]]
+    # wrong passages: each query's own candidate has cosine 0 and another has 1, so the loss is about 20
+    assert in_batch_contrastive_loss(q, shuffled, scale=20.0).item() == pytest.approx(20.0, abs=1e-3)
+    hard = torch.eye(4)
+    with_negatives = in_batch_contrastive_loss(q, q, negatives=hard)  # each query now has two perfect candidates
+    assert with_negatives.item() == pytest.approx(torch.log(torch.tensor(2.0)).item(), abs=1e-6)
+
+
+def test_distillation_loss_is_zero_for_same_direction_and_four_for_opposite():
+    x = torch.randn(5, 8)
+    assert embedding_distillation_loss(3 * x, x) < 1e-10
+    assert embedding_distillation_loss(-x, x).item() == pytest.approx(4.0, abs=1e-5)
+
+
+def test_mask_tokens_keeps_specials_and_labels_only_chosen(tokenizer):
+    ids = torch.tensor([[tokenizer.cls_token_id] + list(range(10, 208)) + [tokenizer.sep_token_id]] * 4)
+    masked, labels = mask_tokens(ids, tokenizer, 0.3, torch.Generator().manual_seed(0))
+    chosen = labels != -100
+    assert not chosen[:, 0].any() and not chosen[:, -1].any()
+    assert 0.2 < chosen.float().mean() < 0.4
+    assert torch.equal(labels[chosen], ids[chosen])
+    assert torch.equal(masked[~chosen], ids[~chosen])
+    assert (masked[chosen] == tokenizer.mask_token_id).float().mean() > 0.6
+
+
+def test_packed_stream_rows_have_exact_length_and_start_with_cls(tokenizer, data_dir):
+    stream = packed_token_stream(tokenizer, sorted((data_dir / "text").glob("*.gz")), 24, seed=0)
+    rows = [next(stream) for _ in range(30)]
+    assert all(len(r) == 24 and r[0] == tokenizer.cls_token_id for r in rows)
+    assert any(tokenizer.sep_token_id in r for r in rows)
+
+
+def test_pairs_reader_and_mixture_avoid_in_batch_duplicates(data_dir):
+    qa = read_pairs(data_dir / "train" / "qa_pairs.jsonl.gz")
+    sts = read_pairs(data_dir / "train" / "sts.jsonl")
+    assert len(qa) == 40 and len(sts) == 10 and sts[0].positive == "a man is playing 0"
+    dup = [Pair("same q", f"p{i}", group="g") for i in range(5)]
+    dup += [Pair(f"q{i}", f"p{i}", group=f"h{i}") for i in range(5)]
+    batch = PairMixture({"a": dup}, {"a": 1.0}, seed=0).batch(6)
+    assert len({p.group for p in batch}) == len(batch)
+    bad = data_dir / "bad.jsonl"
+    bad.write_text('{"query": "a", "positive": "b"}\n{broken\n')
+    with pytest.raises(ValueError, match="bad.jsonl:2"):
+        read_pairs(bad)
+
+
+def test_holdout_filter_skips_evaluation_records():
+    from medeir.evaluation.clustering import clustering_indices
+    from medeir.evaluation.pair_classification import is_mqp_holdout
+
+    assert not holdout_filter("mqp_pairs.jsonl.gz", 0, {}) and is_mqp_holdout(0)
+    assert holdout_filter("mqp_pairs.jsonl.gz", 1, {})
+    held = min(clustering_indices())
+    assert not holdout_filter("medquad_pairs.jsonl.gz", held, {})
+    assert holdout_filter("rqe_pairs.jsonl.gz", held, {})
+
+
+def test_transplant_copies_teacher_layers_and_shared_tokens(tokenizer):
+    from safetensors.torch import load_file
+
+    from configuration_medeir import MedEIRConfig
+    from medeir.train.transplant import init_from_bert, minilm_path
+    from modeling_medeir import MedEIRModel
+
+    model = MedEIRModel(MedEIRConfig(vocab_size=len(tokenizer)))
+    init_from_bert(model, minilm_path(), tokenizer)
+    teacher = load_file(str(minilm_path() / "model.safetensors"))
+    q = teacher["encoder.layer.2.attention.self.query.weight"]
+    assert torch.equal(model.layers[2].attention.qkv.weight[:384], q)
+    teacher_vocab = AutoTokenizer.from_pretrained(str(minilm_path())).get_vocab()
+    positions = teacher["embeddings.position_embeddings.weight"][:128].mean(0)
+    constant = teacher["embeddings.token_type_embeddings.weight"][0] + positions
+    ours = tokenizer.get_vocab()["disease"]
+    expected = teacher["embeddings.word_embeddings.weight"][teacher_vocab["disease"]] + constant
+    assert torch.allclose(model.embeddings.word_embeddings.weight[ours], expected)
+
+
+@pytest.mark.slow
+def test_contrastive_stage_trains_checkpoints_and_resumes(data_dir, tmp_path):
+    out = tmp_path / "run"
+    settings = tiny_settings(data_dir, out, "contrastive.steps=5", "save_every=3")
+    final = run(settings)
+    assert (final / "config.json").is_file() and list(final.glob("*.safetensors"))
+    log = [json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    assert latest_checkpoint(out).name == "checkpoint-3"
+    # resume: extend the run to 7 steps; it must start from the checkpoint at step 3
+    more = tiny_settings(data_dir, out, "contrastive.steps=7", "save_every=3")
+    run(more)
+    steps = [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
+    assert steps[5:] == [4, 5, 6, 7]
+    assert latest_checkpoint(out).name == "checkpoint-6"
+
+
+@pytest.mark.slow
+def test_mlm_stage_follows_curriculum_and_lowers_loss(data_dir, tmp_path):
+    out = tmp_path / "mlm"
+    settings = tiny_settings(
+        data_dir, out, "stage=mlm", "mlm.curriculum=[[16, 25], [32, 5]]", "mlm.tokens_per_batch=128",
+        "save_every=100", "learning_rate=0.003",
+    )
+    final = run(settings)
+    losses = [json.loads(line)["loss"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5  # a repetitive toy corpus is learnt quickly
+    from transformers import AutoModelForMaskedLM
+
+    model = AutoModelForMaskedLM.from_pretrained(str(final), trust_remote_code=True)
+    assert model.config.vocab_size == AutoTokenizer.from_pretrained(str(final)).vocab_size
