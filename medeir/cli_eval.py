@@ -41,7 +41,12 @@ def eval_command(
     from medeir.evaluation.model_card import update_model_index
     from medeir.evaluation.runner import BASELINES, TASKS, run_eval
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logger = logging.getLogger("medeir")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     baselines = list(BASELINES) if baseline is None else [b for b in baseline if b != "none"]
     try:
         summary = run_eval(

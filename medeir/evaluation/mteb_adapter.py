@@ -18,7 +18,7 @@ from .encoders import Encoder
 
 
 def as_tensor(array) -> torch.Tensor:
-    tensor = torch.as_tensor(np.asarray(array) if not isinstance(array, torch.Tensor) else array, dtype=torch.float32)
+    tensor = torch.as_tensor(array, dtype=torch.float32)
     return tensor.unsqueeze(0) if tensor.ndim == 1 else tensor
 
 
