@@ -9,8 +9,9 @@ the cumulative sequence lengths. Each attention backend sees the packed tensors 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,8 @@ def alibi_bias(slopes: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Ten
     """
     slopes = slopes.float()
     distance = key_pos[None, :].float() - query_pos[:, None].float()  # (q, k), positive = key to the right
+    if torch.equal(slopes[0], slopes[1]):  # symmetric: one pass over (h, q, k), the same values as the two below
+        return slopes[0, :, None, None] * distance.abs().neg_()
     bias = slopes[0, :, None, None] * distance.clamp(max=0)  # (h, q, k), <= 0 left of the query, 0 right of it
     return bias.addcmul_(slopes[1, :, None, None], distance.clamp(min=0), value=-1.0)
 
@@ -81,6 +84,7 @@ class PackedBatch:
     num_tokens: int
     batch_size: int
     seq_len: int
+    cache: dict = field(default_factory=dict, repr=False)  # per forward pass, shared by all layers (SDPA's ALiBi mask)
 
     @classmethod
     def from_mask(cls, attention_mask: torch.Tensor) -> PackedBatch:
@@ -100,6 +104,11 @@ class PackedBatch:
     def is_uniform(self) -> bool:
         """Whether all sequences have the same length (then the left-aligned layout holds no padding)."""
         return self.num_tokens == self.batch_size * self.max_seqlen
+
+    @cached_property
+    def bounds(self) -> list[int]:
+        """``cu_seqlens`` as Python ints: sequence ``i`` is packed tokens ``bounds[i]:bounds[i + 1]``."""
+        return self.cu_seqlens.tolist()
 
     @cached_property
     def sequence_ids(self) -> torch.Tensor:
@@ -182,35 +191,56 @@ def eager_attention_forward(
 def sdpa_attention_forward(
     module: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packed: PackedBatch, slopes: torch.Tensor
 ) -> torch.Tensor:
-    """PyTorch SDPA with the ALiBi bias as a float mask, built one block of queries at a time.
+    """PyTorch SDPA with the ALiBi bias as a float mask, and no compute on padding.
 
-    The block height keeps the mask of one block (the fp32 bias, its cast to the compute dtype and, if the batch has
-    padding, its sum with the ``[batch]`` key-padding mask) under ``config.attention_block_bytes``: an 8,192-token input
-    never holds its full ``L x L`` bias. Under autograd SDPA keeps each block's mask for the backward pass, so the
-    bound holds for inference; train long inputs with gradient checkpointing or a CUDA backend.
+    A batch of equal lengths is one call; otherwise each sequence is attended on its own, over its real tokens only
+    (no padded queries, no key-padding mask). See ``alibi_sdpa`` for how the mask is built and bounded.
     """
-    q, k, v = (packed.unpack_left(t).transpose(1, 2) for t in (q, k, v))  # (b, h, L, d)
-    batch, heads, length = q.shape[:3]
-    positions = torch.arange(length, device=q.device)
-    key_pad = None  # (b, 1, 1, L) additive mask of padded keys; not needed when all sequences have the same length
-    if not packed.is_uniform:
-        key_pad = torch.zeros(batch, 1, 1, length, dtype=q.dtype, device=q.device)
-        key_pad.masked_fill_(~packed.dense_key_mask()[:, None, None, :], mask_fill_value(q.dtype))
-    masks_per_row = 1 + (batch if key_pad is not None else 0)  # the cast bias, plus the padded sum
-    row_bytes = heads * length * (4 + masks_per_row * q.element_size())
-    block = max(1, min(length, module.block_bytes // row_bytes))
+    if packed.is_uniform:  # (tokens, h, d) -> (b, h, L, d) is a view
+        shape = (packed.batch_size, packed.max_seqlen, *q.shape[1:])
+        out = alibi_sdpa(module, *(t.view(shape).transpose(1, 2) for t in (q, k, v)), packed, slopes)
+        return out.transpose(1, 2).reshape(q.shape)
+    outputs = [
+        alibi_sdpa(module, *(t[start:end].transpose(0, 1)[None] for t in (q, k, v)), packed, slopes)[0].transpose(0, 1)
+        for start, end in pairwise(packed.bounds)
+        if end > start
+    ]  # each (n, h, d)
+    return torch.cat(outputs)
+
+
+def alibi_sdpa(
+    module: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packed: PackedBatch, slopes: torch.Tensor
+) -> torch.Tensor:
+    """SDPA with ALiBi over ``(n, h, L, d)`` sequences without padding, L <= ``packed.max_seqlen``.
+
+    The mask of a length-L sequence is the top-left ``L x L`` corner of the mask of the longest one. When that
+    ``[heads, max_seqlen, max_seqlen]`` mask (the fp32 bias, plus its cast to the compute dtype) fits
+    ``config.attention_block_bytes``, it is built once per forward pass and shared by all layers and sequences.
+    Otherwise queries are processed in blocks whose mask stays under the budget: an 8,192-token input never holds its
+    full ``L x L`` bias. Under autograd SDPA keeps each block's mask for the backward pass, so the bound holds for
+    inference; train long inputs with gradient checkpointing or a CUDA backend.
+    """
+    heads, length = q.shape[1:3]
+    bytes_per_entry = 4 + (0 if q.dtype == torch.float32 else q.element_size())
     dropout = module.dropout_p if module.training else 0.0
+    if heads * packed.max_seqlen**2 * bytes_per_entry <= module.block_bytes:
+        key = ("sdpa_alibi_mask", q.dtype)
+        if key not in packed.cache:
+            positions = torch.arange(packed.max_seqlen, device=q.device)
+            packed.cache[key] = alibi_bias(slopes, positions, positions).to(q.dtype)[None]  # (1, h, L, L)
+        mask = packed.cache[key][:, :, :length, :length]
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=module.scaling)
+    block = max(1, min(length, module.block_bytes // (heads * length * bytes_per_entry)))
+    positions = torch.arange(length, device=q.device)
     outputs = []
     for start in range(0, length, block):
-        bias = alibi_bias(slopes, positions[start : start + block], positions).to(q.dtype)[None]  # (1, h, blk, L)
-        mask = bias if key_pad is None else bias + key_pad  # (1 or b, h, blk, L)
+        mask = alibi_bias(slopes, positions[start : start + block], positions).to(q.dtype)[None]  # (1, h, blk, L)
         outputs.append(
             F.scaled_dot_product_attention(
                 q[:, :, start : start + block], k, v, attn_mask=mask, dropout_p=dropout, scale=module.scaling
             )
         )
-    out = torch.cat(outputs, dim=2).transpose(1, 2)  # (b, L, h, d)
-    return packed.pack_left(out)
+    return torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
 
 
 def flex_attention_forward(
@@ -542,7 +572,7 @@ class MedEIRModel(MedEIRPreTrainedModel):
                 raise ValueError("This model was not loaded from a folder: pass tokenizer=")
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)
+            tokenizer = AutoTokenizer.from_pretrained(self.name_or_path, trust_remote_code=True)
         max_length = min(max_length or self.config.max_position_embeddings, self.config.max_position_embeddings)
         was_training = self.training
         self.eval()

@@ -187,3 +187,11 @@ def test_mlm_stage_follows_curriculum_and_lowers_loss(data_dir, tmp_path):
 
     model = AutoModelForMaskedLM.from_pretrained(str(final), trust_remote_code=True)
     assert model.config.vocab_size == AutoTokenizer.from_pretrained(str(final)).vocab_size
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_run_configs_load(config):
+    if config.name == "tokenizer.yaml":
+        pytest.skip("tokenizer recipe, not a run config")
+    settings = load_settings(config)
+    assert settings.stage in ("mlm", "contrastive")
