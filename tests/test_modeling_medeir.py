@@ -193,13 +193,13 @@ def test_blocked_sdpa_really_works_in_blocks(monkeypatch):
     with torch.no_grad():
         use_backend(model, "sdpa")
         model(ids, attention_mask=mask)
-        assert calls == [(40, 40, (2, 6, 40, 40))]  # one block: the whole (small) bias fits the default budget
+        # One call per sequence, over its real tokens only; the whole (small) bias fits the default budget.
+        assert calls == [(40, 40, (1, 6, 40, 40)), (25, 25, (1, 6, 25, 25))]
         calls.clear()
-        # 6 heads x 40 keys x (4 fp32 bytes + 3 masks x 4 bytes) = 3,840 bytes per query row: 10,000 bytes = 2 rows
+        # fp32 bias of 6 heads: 6 x 40 keys x 4 bytes = 960 bytes per query row, 10 rows in 10,000 bytes; 25 keys: 16
         model.layers[0].attention.block_bytes = 10_000
         model(ids, attention_mask=mask)
-    assert [c[0] for c in calls] == [2] * 20
-    assert {c[2] for c in calls} == {(2, 6, 2, 40)}
+    assert calls == [(10, 40, (1, 6, 10, 40))] * 4 + [(16, 25, (1, 6, 16, 25)), (9, 25, (1, 6, 9, 25))]
 
 
 def test_unknown_backend_raises_a_clear_error():
@@ -438,7 +438,7 @@ def test_attn_implementation_at_load_and_switching_a_loaded_model(tmp_path, monk
         eager.set_attn_implementation("sdpa")
         assert eager.config._attn_implementation == "sdpa"
         by_sdpa = eager(ids, attention_mask=mask).last_hidden_state
-        assert len(sdpa_calls) == eager.config.num_hidden_layers
+        assert len(sdpa_calls) == eager.config.num_hidden_layers * len(mask)  # lengths differ: one call per text
     assert (by_sdpa - by_eager).abs().max() <= 1e-5
     with pytest.raises(ValueError):
         AutoModel.from_pretrained(tmp_path, trust_remote_code=True, attn_implementation="not_a_backend")
