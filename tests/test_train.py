@@ -164,6 +164,8 @@ def test_contrastive_stage_trains_checkpoints_and_resumes(data_dir, tmp_path):
     log = [json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
     assert latest_checkpoint(out).name == "checkpoint-3"
+    # the saved tokenizer is the loaded one, not one left in the truncation/padding state training used
+    assert json.loads((final / "tokenizer.json").read_text())["truncation"] is None
     # resume: extend the run to 7 steps; it must start from the checkpoint at step 3
     more = tiny_settings(data_dir, out, "contrastive.steps=7", "save_every=3")
     run(more)

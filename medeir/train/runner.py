@@ -56,7 +56,15 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(accelerator, model, optimizer, scheduler, tokenizer, settings: RunSettings, step: int) -> Path:
+def save_clean_tokenizer(settings: RunSettings, folder: Path) -> None:
+    """Copy the run's tokenizer as loaded, not as used: a tokenizer that has been called with truncation/padding
+    would save that state (e.g. max_length 128) into tokenizer.json."""
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(settings.model.tokenizer).save_pretrained(folder)
+
+
+def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSettings, step: int) -> Path:
     """Weights as safetensors shards under ``max_shard_size`` + optimizer/scheduler state + trainer_state.json."""
     output_dir = Path(settings.output_dir)
     folder = output_dir / f"{CHECKPOINT_PREFIX}{step}"
@@ -64,7 +72,7 @@ def save_checkpoint(accelerator, model, optimizer, scheduler, tokenizer, setting
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.save_pretrained(folder, max_shard_size=settings.max_shard_size)
-        tokenizer.save_pretrained(folder)
+        save_clean_tokenizer(settings, folder)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, folder / "optimizer.pt")
         state = {"step": step, "settings": settings_dict(settings)}
         (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
@@ -140,7 +148,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
             running = 0.0
         out_of_time = time.monotonic() > deadline
         if step % settings.save_every == 0 or out_of_time:
-            save_checkpoint(accelerator, model, optimizer, scheduler, tokenizer, settings, step)
+            save_checkpoint(accelerator, model, optimizer, scheduler, settings, step)
         if out_of_time:
             accelerator.print(f"time limit reached at step {step}; resume by running the same command again")
             break
@@ -152,7 +160,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
         if accelerator.is_main_process:
             encoder = accelerator.unwrap_model(model)
             encoder.save_pretrained(final, max_shard_size=settings.max_shard_size)
-            tokenizer.save_pretrained(final)
+            save_clean_tokenizer(settings, final)
     return final
 
 
