@@ -211,22 +211,39 @@ def sdpa_attention_forward(
 def alibi_sdpa(
     module: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packed: PackedBatch, slopes: torch.Tensor
 ) -> torch.Tensor:
-    """SDPA with ALiBi over ``(n, h, L, d)`` sequences without padding, L <= ``packed.max_seqlen``.
+    """SDPA with ALiBi over ``(n, h, L, d)`` sequences without padding, L <= ``packed.max_seqlen``. Every mask built
+    here (fp32 bias plus its cast to the compute dtype) stays under ``config.attention_block_bytes``.
 
-    The mask of a length-L sequence is the top-left ``L x L`` corner of the mask of the longest one. When that
-    ``[heads, max_seqlen, max_seqlen]`` mask (the fp32 bias, plus its cast to the compute dtype) fits
-    ``config.attention_block_bytes``, it is built once per forward pass and shared by all layers and sequences.
-    Otherwise queries are processed in blocks whose mask stays under the budget: an 8,192-token input never holds its
-    full ``L x L`` bias. Under autograd SDPA keeps each block's mask for the backward pass, so the bound holds for
-    inference; train long inputs with gradient checkpointing or a CUDA backend.
+    On CPU no ``L x L`` mask exists: the bias of query i and key j depends on j - i alone, so with the keys (and values)
+    in reverse order, j' = L - 1 - j, it depends on i + j', and the ``[heads, L, L]`` mask is a view with strides
+    (1, 1) of one row of ``2 * max_seqlen - 1`` biases per head, built once per forward pass (PyTorch's CPU kernels
+    read masks through their strides; CUDA's copy such a mask into an aligned ``L x L`` buffer).
+
+    Elsewhere the mask of a length-L sequence is the top-left ``L x L`` corner of the mask of the longest one; when that
+    mask fits the budget it is built once per forward pass and shared by all layers and sequences. Otherwise queries
+    are processed in blocks whose mask fits: an 8,192-token input never holds its full ``L x L`` bias. Under autograd
+    SDPA keeps each block's mask for the backward pass, so the bound holds for inference; train long inputs with
+    gradient checkpointing or a CUDA backend.
     """
     heads, length = q.shape[1:3]
+    longest = packed.max_seqlen
     bytes_per_entry = 4 + (0 if q.dtype == torch.float32 else q.element_size())
     dropout = module.dropout_p if module.training else 0.0
-    if heads * packed.max_seqlen**2 * bytes_per_entry <= module.block_bytes:
+    if q.device.type == "cpu" and heads * (2 * longest - 1) * bytes_per_entry <= module.block_bytes:
+        key = ("sdpa_alibi_row", q.dtype)
+        if key not in packed.cache:  # entry t: the bias at distance j - i = (longest - 1) - t
+            distance = longest - 1 - torch.arange(2 * longest - 1, device=q.device)
+            row = alibi_bias(slopes, torch.zeros(1, device=q.device), distance)[:, 0]  # (h, 2 * longest - 1)
+            packed.cache[key] = row.to(q.dtype).contiguous()
+        row = packed.cache[key]
+        # mask[0, h, i, j'] = row[h, i + j' + longest - length]: the bias at distance (length - 1) - (i + j') = j - i
+        mask = row.as_strided((1, heads, length, length), (0, row.stride(0), 1, 1), longest - length)
+        k, v = k.flip(2), v.flip(2)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=module.scaling)
+    if heads * longest**2 * bytes_per_entry <= module.block_bytes:
         key = ("sdpa_alibi_mask", q.dtype)
         if key not in packed.cache:
-            positions = torch.arange(packed.max_seqlen, device=q.device)
+            positions = torch.arange(longest, device=q.device)
             packed.cache[key] = alibi_bias(slopes, positions, positions).to(q.dtype)[None]  # (1, h, L, L)
         mask = packed.cache[key][:, :, :length, :length]
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=module.scaling)

@@ -61,8 +61,13 @@ class Settings:
 CPU_SMOKE = Settings(
     device="cpu",
     dtype="float32",
-    dims={"vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-          "intermediate_size": 128},
+    dims={
+        "vocab_size": 1000,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+    },
     check_lengths=(13, 40, 7),
     op_lengths=(64, 128),
     op_tokens=256,
@@ -97,8 +102,9 @@ def numerics(settings: Settings) -> dict:
     results = {}
     for mode in ("symmetric", "asymmetric"):
         names = [b for b in backends if mode == "symmetric" or b != "flash_attention_2"]  # flash-attn: symmetric only
-        model = bench.build_medeir({**settings.dims, "alibi_mode": mode}, attn_implementation="eager",
-                                   device=settings.device)
+        model = bench.build_medeir(
+            {**settings.dims, "alibi_mode": mode}, attn_implementation="eager", device=settings.device
+        )
         mask = padded_mask(settings.check_lengths, settings.device)
         generator = torch.Generator().manual_seed(0)
         ids = torch.randint(bench.FIRST_TOKEN_ID, settings.dims["vocab_size"], mask.shape, generator=generator)
@@ -156,7 +162,10 @@ def op_cases(q, k, v, slopes: torch.Tensor, flex) -> dict:
 
     batch, heads, length, head_dim = q.shape
     module = SimpleNamespace(
-        scaling=head_dim**-0.5, dropout_p=0.0, training=False, block_bytes=64 * 2**20,
+        scaling=head_dim**-0.5,
+        dropout_p=0.0,
+        training=False,
+        block_bytes=64 * 2**20,
         compiled_flex=flex if q.is_cuda else None,
     )
     left, right = slopes[0].float(), slopes[1].float()
@@ -220,16 +229,24 @@ def attention(settings: Settings) -> dict:
 
 def whole_model(settings: Settings) -> list[dict]:
     return bench.compare_with_dense_bias(
-        list(settings.model_shapes), repeats=settings.model_repeats, device=settings.device,
-        dtype=getattr(torch, settings.dtype), attn_implementation=fast_backend(settings.device), dims=settings.dims,
+        list(settings.model_shapes),
+        repeats=settings.model_repeats,
+        device=settings.device,
+        dtype=getattr(torch, settings.dtype),
+        attn_implementation=fast_backend(settings.device),
+        dims=settings.dims,
     )
 
 
 def throughput(settings: Settings) -> list[dict]:
     rows = bench.compare_with_bert(
-        list(settings.throughput_shapes), repeats=settings.model_repeats, device=settings.device,
-        dtype=getattr(torch, settings.dtype), attn_implementation=fast_backend(settings.device),
-        memory=torch.device(settings.device).type == "cuda", dims=settings.dims,
+        list(settings.throughput_shapes),
+        repeats=settings.model_repeats,
+        device=settings.device,
+        dtype=getattr(torch, settings.dtype),
+        attn_implementation=fast_backend(settings.device),
+        memory=torch.device(settings.device).type == "cuda",
+        dims=settings.dims,
     )
     for row in rows:
         row["medeir_tflops"] = row["medeir_flops"] / row["medeir_seconds"] / 1e12
@@ -246,27 +263,49 @@ def summary(results: dict, settings: Settings) -> list[tuple[str, str, str]]:
     rows = []
     for check, table in results.get("numerics", {}).items():
         for backend, verdict in table.items():
-            rows.append((f"numerics {check} {backend}", f"err {verdict['error']:.2e} = {verdict['ratio']:.2f}x base "
-                         f"({'pass' if verdict['passed'] else 'FAIL'})", "<= 2x base"))
+            rows.append(
+                (
+                    f"numerics {check} {backend}",
+                    f"err {verdict['error']:.2e} = {verdict['ratio']:.2f}x base "
+                    f"({'pass' if verdict['passed'] else 'FAIL'})",
+                    "<= 2x base",
+                )
+            )
     for length, row in results.get("attention", {}).items():
         dense, flex, floor = row["dense_bias_sdpa"], row["flex_alibi"], row["sdpa_no_bias"]
-        rows.append((f"attention {int(length):,}: dense-bias / flex time", f"{dense['ms'] / flex['ms']:.2f}x "
-                     f"({dense['ms']:.2f} / {flex['ms']:.2f} ms)", ">= 4x"))
+        rows.append(
+            (
+                f"attention {int(length):,}: dense-bias / flex time",
+                f"{dense['ms'] / flex['ms']:.2f}x ({dense['ms']:.2f} / {flex['ms']:.2f} ms)",
+                ">= 4x",
+            )
+        )
         rows.append((f"attention {int(length):,}: flex / no-bias time", f"{flex['ms'] / floor['ms']:.2f}x", "<= 1.5x"))
         rows.append((f"attention {int(length):,}: MedEIR flex path ms", f"{row['medeir_flex']['ms']:.2f}", "-"))
         if dense["peak_mib"] is not None:
-            rows.append((f"attention {int(length):,}: flex / dense peak MiB",
-                         f"{flex['peak_mib']:,.0f} / {dense['peak_mib']:,.0f}", "<= 1/4"))
+            rows.append(
+                (
+                    f"attention {int(length):,}: flex / dense peak MiB",
+                    f"{flex['peak_mib']:,.0f} / {dense['peak_mib']:,.0f}",
+                    "<= 1/4",
+                )
+            )
     for row in results.get("model", []):
         shape = f"{row['batch_size']} x {row['length']:,}"
         rows.append((f"model {shape}: dense-bias / MedEIR time", f"{row['speedup']:.2f}x", ">= 3x"))
         rows.append((f"model {shape}: MedEIR / dense peak memory", f"{row['memory_fraction']:.3f}", "<= 0.25"))
     for row in results.get("throughput", []):
         shape = f"{row['batch_size']} x {row['length']} {row['lengths']}"
-        rows.append((f"encode {shape}: MedEIR tokens/s", f"{row['medeir_tokens_per_s']:,.0f} "
-                     f"({row['speedup']:.2f}x BERT)", "-"))
-        rows.append((f"encode {shape}: TFLOP/s", f"{row['medeir_tflops']:.1f} = {row['fraction_of_peak']:.1%} of "
-                     f"{settings.peak_tflops:.0f}", "-"))
+        rows.append(
+            (f"encode {shape}: MedEIR tokens/s", f"{row['medeir_tokens_per_s']:,.0f} ({row['speedup']:.2f}x BERT)", "-")
+        )
+        rows.append(
+            (
+                f"encode {shape}: TFLOP/s",
+                f"{row['medeir_tflops']:.1f} = {row['fraction_of_peak']:.1%} of {settings.peak_tflops:.0f}",
+                "-",
+            )
+        )
     for section, error in results.get("errors", {}).items():
         rows.append((f"{section} FAILED", error.strip().splitlines()[-1][:80], "-"))
     return rows

@@ -6,10 +6,11 @@ Two comparisons, each measured in one run so that their ratios are meaningful on
   both producing mean-pooled embeddings of the same batches. Batches are *uniform* (every text ``length`` tokens) or
   *mixed* (lengths uniform in ``[16, length]``, right-padded to the batch's longest text as ``tokenizer(padding=True)``
   does). Throughput counts real tokens only, so padding BERT computes on is no throughput.
-- *Dense bias*: MedEIR's attention against the common ALiBi implementation that builds the whole float bias of every
-  head, ``[heads, L, L]``, and hands it to SDPA as a mask. That baseline is the same model on the SDPA path with
-  ``attention_block_bytes`` so large that the whole mask is built at once (the "dense" case of
-  ``benchmarks/long_context_memory.py``).
+- *Dense bias*: MedEIR's attention against the common ALiBi implementation that builds the whole float bias,
+  ``[batch, heads, L, L]`` (ALiBi plus key padding), and hands it to SDPA as a mask on the padded batch. That baseline
+  is the same model with the attention function ``dense_bias_attention_forward`` (registered as the backend
+  ``"dense_bias_sdpa"``); it builds the bias once per forward pass and shares it across layers, as such
+  implementations cache it.
 
 Weights and token ids are random (fixed seeds): speed does not depend on their values. Times are the median of
 ``repeats`` forward passes under ``torch.inference_mode`` after warm-up passes; timed calls of the compared models
@@ -42,7 +43,7 @@ MEDEIR_SMALL = {
     "num_attention_heads": 12,
     "intermediate_size": 1536,
 }
-DENSE_BIAS_BLOCK_BYTES = 2**62  # an SDPA mask budget no input reaches: the whole [heads, L, L] bias at once
+DENSE_BIAS_BACKEND = "dense_bias_sdpa"
 MIN_MIXED_LENGTH = 16  # mixed batches: lengths uniform in [16, length]
 FIRST_TOKEN_ID = 5  # random ids start above the special tokens ([PAD]=0 ... [MASK]=4)
 BF16_PEAK_TFLOPS = 790.0  # the issue's figure for the GPU the CUDA numbers are meant for
@@ -102,6 +103,35 @@ def make_batch(batch_size: int, length: int, *, mixed: bool, vocab_size: int = 3
 # Models
 
 
+def dense_bias_attention_forward(module, q, k, v, packed, slopes: torch.Tensor) -> torch.Tensor:
+    """The dense-bias baseline, with MedEIR's attention-backend signature: the padded batch, and the whole
+    ``[batch, heads, L, L]`` ALiBi + key-padding float mask (``[1, heads, L, L]`` when no sequence is padded) built
+    once per forward pass, handed to SDPA."""
+    import torch.nn.functional as F
+
+    from modeling_medeir import alibi_bias, mask_fill_value
+
+    q, k, v = (packed.unpack_left(t).transpose(1, 2) for t in (q, k, v))  # (b, h, L, d)
+    key = ("dense_bias", q.dtype)
+    if key not in packed.cache:
+        positions = torch.arange(packed.max_seqlen, device=q.device)
+        bias = alibi_bias(slopes, positions, positions).to(q.dtype)[None]  # (1, h, L, L)
+        if not packed.is_uniform:
+            key_pad = torch.zeros(packed.batch_size, 1, 1, packed.max_seqlen, dtype=q.dtype, device=q.device)
+            bias = bias + key_pad.masked_fill_(~packed.dense_key_mask()[:, None, None, :], mask_fill_value(q.dtype))
+        packed.cache[key] = bias
+    dropout = module.dropout_p if module.training else 0.0
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=packed.cache[key], dropout_p=dropout, scale=module.scaling)
+    return packed.pack_left(out.transpose(1, 2))
+
+
+def register_dense_bias_backend() -> None:
+    """Make ``config._attn_implementation = DENSE_BIAS_BACKEND`` select ``dense_bias_attention_forward``."""
+    from modeling_medeir import ATTENTION_BACKENDS
+
+    ATTENTION_BACKENDS.setdefault(DENSE_BIAS_BACKEND, dense_bias_attention_forward)
+
+
 def build_medeir(
     dims: dict | None = None,
     *,
@@ -112,10 +142,12 @@ def build_medeir(
     seed: int = 0,
 ):
     """A random ``MedEIRModel`` (medeir-small dimensions unless ``dims``), in eval mode. ``block_bytes`` overrides
-    ``config.attention_block_bytes`` (``DENSE_BIAS_BLOCK_BYTES`` gives the dense-bias baseline)."""
+    ``config.attention_block_bytes``; ``attn_implementation=DENSE_BIAS_BACKEND`` gives the dense-bias baseline."""
     from configuration_medeir import MedEIRConfig
     from modeling_medeir import MedEIRModel
 
+    if attn_implementation == DENSE_BIAS_BACKEND:
+        register_dense_bias_backend()
     budget = {} if block_bytes is None else {"attention_block_bytes": block_bytes}
     config = MedEIRConfig(**(dims or MEDEIR_SMALL), **budget)
     torch.manual_seed(seed)
@@ -343,13 +375,13 @@ def compare_with_dense_bias(
     """MedEIR's attention vs the dense ALiBi bias, whole model, uniform batches of each ``(batch_size, length)``: time
     and peak memory, each case in its own process on CPU."""
     common = case_settings(attn_implementation, device, dtype, dims)
-    dense = case_settings("sdpa", device, dtype, dims)
+    dense = case_settings(DENSE_BIAS_BACKEND, device, dtype, dims)
     rows = []
     for batch_size, length in shapes:
         cases = {
             "medeir": Case("medeir", batch_size, length, repeats=repeats, **common),
             "dense": Case(
-                "medeir", batch_size, length, repeats=repeats, **dense, block_bytes=DENSE_BIAS_BLOCK_BYTES
+                "medeir", batch_size, length, repeats=repeats, **dense
             ),
         }
         row = {"batch_size": batch_size, "length": length, "attn_implementation": attn_implementation}

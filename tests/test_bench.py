@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from medeir.backend_check import model_errors, op_errors, verdicts
 from medeir.bench import (
-    DENSE_BIAS_BLOCK_BYTES,
+    DENSE_BIAS_BACKEND,
     MIN_MIXED_LENGTH,
     Case,
     build_bert,
@@ -65,14 +65,14 @@ def test_shapes_parse_and_bad_ones_are_named():
 
 
 @pytest.mark.slow
-def test_cpu_peak_memory_sees_the_dense_bias_and_not_the_blocked_one():
-    # 4 heads x 1,024 x 1,024 fp32 = 16 MiB of bias, held at once only by the dense case (blocked: 1 MiB blocks).
+def test_cpu_peak_memory_sees_the_dense_bias_and_not_medeirs_attention():
+    # 4 heads x 1,024 x 1,024 fp32 = 16 MiB of bias, held only by the dense-bias baseline.
     dims = {**TINY, "num_hidden_layers": 1}
-    dense = measure_case_isolated(Case("medeir", 1, 1024, block_bytes=DENSE_BIAS_BLOCK_BYTES, dims=dims))
-    blocked = measure_case_isolated(Case("medeir", 1, 1024, block_bytes=2**20, dims=dims))
-    assert dense["real_tokens"] == blocked["real_tokens"] == 1024 and len(dense["seconds"]) == 1
+    dense = measure_case_isolated(Case("medeir", 1, 1024, attn_implementation=DENSE_BIAS_BACKEND, dims=dims))
+    medeir = measure_case_isolated(Case("medeir", 1, 1024, dims=dims))
+    assert dense["real_tokens"] == medeir["real_tokens"] == 1024 and len(dense["seconds"]) == 1
     assert dense["forward_peak_mib"] >= 16
-    assert blocked["forward_peak_mib"] < dense["forward_peak_mib"] - 8
+    assert medeir["forward_peak_mib"] < dense["forward_peak_mib"] - 8
 
 
 @pytest.mark.slow
@@ -118,3 +118,13 @@ def test_verdicts_fail_a_backend_whose_error_exceeds_twice_the_baseline():
     table = verdicts({"eager": 0.01, "good": 0.019, "bad": 0.021}, "eager")
     assert table["good"]["passed"] and not table["bad"]["passed"]
     assert table["bad"]["ratio"] == pytest.approx(2.1)
+
+
+def test_dense_bias_baseline_computes_what_medeir_computes():
+    model = build_medeir(TINY)
+    batch = make_batch(5, 40, mixed=True, vocab_size=200)
+    with torch.inference_mode():
+        ours = model(batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        dense = build_medeir(TINY, attn_implementation=DENSE_BIAS_BACKEND)
+        theirs = dense(batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+    assert (ours - theirs).abs().max() <= 1e-5

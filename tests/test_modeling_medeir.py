@@ -184,7 +184,7 @@ def test_blocked_sdpa_really_works_in_blocks(monkeypatch):
     original = F.scaled_dot_product_attention
 
     def spy(q, k, v, attn_mask=None, **kwargs):
-        calls.append((q.shape[2], k.shape[2], tuple(attn_mask.shape)))
+        calls.append((q.shape[2], k.shape[2], tuple(attn_mask.shape), attn_mask.untyped_storage().nbytes()))
         return original(q, k, v, attn_mask=attn_mask, **kwargs)
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
@@ -193,13 +193,17 @@ def test_blocked_sdpa_really_works_in_blocks(monkeypatch):
     with torch.no_grad():
         use_backend(model, "sdpa")
         model(ids, attention_mask=mask)
-        # One call per sequence, over its real tokens only; the whole (small) bias fits the default budget.
-        assert calls == [(40, 40, (1, 6, 40, 40)), (25, 25, (1, 6, 25, 25))]
+        # One call per sequence, over its real tokens only. On CPU each mask is a view of one row of 2 x 40 - 1 fp32
+        # biases per head (6 x 79 x 4 = 1,896 bytes), not an L x L tensor.
+        assert calls == [(40, 40, (1, 6, 40, 40), 1896), (25, 25, (1, 6, 25, 25), 1896)]
         calls.clear()
-        # fp32 bias of 6 heads: 6 x 40 keys x 4 bytes = 960 bytes per query row, 10 rows in 10,000 bytes; 25 keys: 16
-        model.layers[0].attention.block_bytes = 10_000
+        # A budget under that row: query blocks whose fp32 bias fits, 6 heads x 40 keys x 4 bytes = 960 bytes per query
+        # row (1 row in 1,800 bytes); 25 keys: 600 bytes per row, 3 rows.
+        model.layers[0].attention.block_bytes = 1_800
         model(ids, attention_mask=mask)
-    assert calls == [(10, 40, (1, 6, 10, 40))] * 4 + [(16, 25, (1, 6, 16, 25)), (9, 25, (1, 6, 9, 25))]
+    blocks_40 = [(1, 40, (1, 6, 1, 40), 960)] * 40
+    blocks_25 = [(3, 25, (1, 6, 3, 25), 1800)] * 8 + [(1, 25, (1, 6, 1, 25), 600)]
+    assert calls == blocks_40 + blocks_25
 
 
 def test_unknown_backend_raises_a_clear_error():
