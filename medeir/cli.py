@@ -16,6 +16,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from .cli_bench import bench_command
 from .cli_eval import eval_card_command, eval_command
 from .cli_tokenizer import tokenizer_app
 from .cli_train import train_command
@@ -266,4 +267,4 @@ app.add_typer(tokenizer_app, name="tokenizer")
 app.command("eval")(eval_command)
 app.command("eval-card")(eval_card_command)
 app.command("train")(train_command)
-# TODO(lead), once medeir/cli_bench.py exists: from .cli_bench import bench_command; app.command("bench")(bench_command)
+app.command("bench")(bench_command)
