@@ -665,7 +665,7 @@ class MedEIRForMaskedLM(MedEIRPreTrainedModel):
         **kwargs,
     ) -> MaskedLMOutput | tuple:
         """``labels``: token ids at masked positions, -100 elsewhere. Logits are computed only where labels are set
-        when labels are given (the usual 15% of tokens), else at every position."""
+        when labels are given (only the masked share of tokens), else at every position."""
         out = self.medeir(
             input_ids=input_ids,
             attention_mask=attention_mask,
