@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import glob
-import gzip
-import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from medeir.evaluation.beir_data import read_jsonl
 from medeir.tokenizer import iter_lines
 
 STSB_MIN_SCORE = 4.0  # STS-B train pairs at or above this gold score count as paraphrase positives
@@ -104,26 +103,19 @@ PairFilter = Callable[[str, int, dict], bool]  # (file name, record index, recor
 def read_pairs(path: Path, keep: PairFilter | None = None) -> list[Pair]:
     """Pairs from a JSONL(.gz) file with ``query``/``positive`` (optional ``negative``), or STS-B style
     ``sentence1``/``sentence2``/``score`` rows (kept as paraphrase pairs when score >= STSB_MIN_SCORE)."""
-    opener = gzip.open if path.suffix == ".gz" else open
     pairs = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for index, line in enumerate(handle):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{index + 1}: invalid JSON ({err.msg})") from err
-            if keep is not None and not keep(path.name, index, record):
-                continue
-            if "sentence1" in record:
-                if record["score"] >= STSB_MIN_SCORE:
-                    pairs.append(Pair(record["sentence1"], record["sentence2"], group=record["sentence1"]))
-                continue
-            if not record.get("query") or not record.get("positive"):
-                continue
-            group = str(record.get("qid") or record["query"])
-            pairs.append(Pair(record["query"], record["positive"], record.get("negative"), group))
+    # Record indices count non-blank lines, as the evaluation's held-out splits do.
+    for index, (_, record) in enumerate(read_jsonl(path)):
+        if keep is not None and not keep(path.name, index, record):
+            continue
+        if "sentence1" in record:
+            if record["score"] >= STSB_MIN_SCORE:
+                pairs.append(Pair(record["sentence1"], record["sentence2"], group=record["sentence1"]))
+            continue
+        if not record.get("query") or not record.get("positive"):
+            continue
+        group = str(record.get("qid") or record["query"])
+        pairs.append(Pair(record["query"], record["positive"], record.get("negative"), group))
     return pairs
 
 
