@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -78,9 +79,7 @@ def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSetti
         (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
         for old in output_dir.glob(f"{CHECKPOINT_PREFIX}*"):
             if old != folder and int(old.name[len(CHECKPOINT_PREFIX) :]) < step:
-                for file in sorted(old.rglob("*"), reverse=True):
-                    file.unlink() if file.is_file() else file.rmdir()
-                old.rmdir()
+                shutil.rmtree(old)
     return folder
 
 
