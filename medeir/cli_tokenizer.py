@@ -66,9 +66,7 @@ def report(
     output: Annotated[Path | None, typer.Option(help="Also write the markdown tables to this file.")] = None,
 ) -> None:
     """Fertility, share of words split into >= 3 pieces and characters per token, as markdown tables."""
-    from transformers import AutoTokenizer
-
-    from .loading import DEFAULT_MODEL_PATH
+    from .loading import DEFAULT_MODEL_PATH, load_tokenizer
     from .tokenizer_report import HELD_OUT_SETS, compare, format_report, pretoken_floor
 
     folders = {name: paths[0] for name, paths in _named_paths(tokenizer or []).items()}
@@ -82,7 +80,7 @@ def report(
         if text
         else {name: [data_dir / p for p in paths] for name, (_, paths) in HELD_OUT_SETS.items()}
     )
-    tokenizers = {name: AutoTokenizer.from_pretrained(str(folder)) for name, folder in folders.items()}
+    tokenizers = {name: load_tokenizer(folder) for name, folder in folders.items()}
     vocab_sizes = {name: len(tok) for name, tok in tokenizers.items()}
     if floor:
         tokenizers[FLOOR_NAME], vocab_sizes[FLOOR_NAME] = pretoken_floor(), None

@@ -11,10 +11,10 @@ import torch
 from transformers import AutoTokenizer
 
 from medeir.train.data import Pair, PairMixture, mask_tokens, packed_token_stream, read_pairs
-from medeir.train.losses import embedding_distillation_loss, in_batch_contrastive_loss
-from medeir.train.runner import latest_checkpoint, lr_factor, run
+from medeir.train.losses import embedding_distillation_loss, in_batch_contrastive_loss, similarity_distillation_loss
+from medeir.train.runner import build_model, latest_checkpoint, lr_factor, run
 from medeir.train.settings import load_settings
-from medeir.train.tasks import holdout_filter
+from medeir.train.tasks import ContrastiveTask, holdout_filter
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "configs" / "tiny.yaml"
@@ -90,6 +90,16 @@ def test_distillation_loss_is_zero_for_same_direction_and_four_for_opposite():
     x = torch.randn(5, 8)
     assert embedding_distillation_loss(3 * x, x) < 1e-10
     assert embedding_distillation_loss(-x, x).item() == pytest.approx(4.0, abs=1e-5)
+
+
+def test_similarity_distillation_is_zero_for_same_ranking_and_grows_when_it_flips():
+    q, c = torch.randn(4, 8), torch.randn(6, 8)
+    # the teacher may live in another space (other dimension): only the in-batch rankings are compared
+    rotation = torch.linalg.qr(torch.randn(8, 8)).Q
+    assert similarity_distillation_loss(q @ rotation, c @ rotation, q, c).item() == pytest.approx(0.0, abs=1e-5)
+    flipped = similarity_distillation_loss(q, -c, q, c)
+    assert flipped.item() > 1.0
+    assert similarity_distillation_loss(q, c, q, c, scale=1.0) < 1e-6
 
 
 def test_mask_tokens_keeps_specials_and_labels_only_chosen(tokenizer):
@@ -172,6 +182,27 @@ def test_contrastive_stage_trains_checkpoints_and_resumes(data_dir, tmp_path):
     steps = [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
     assert steps[5:] == [4, 5, 6, 7]
     assert latest_checkpoint(out).name == "checkpoint-6"
+
+
+def test_similarity_distillation_adds_the_ranking_kl_toward_minilm(data_dir, tmp_path, tokenizer):
+    """The teacher term works across dimensions (tiny 32-d student, 384-d teacher) and adds exactly the KL."""
+    plain = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6")
+    taught = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6", "contrastive.similarity_distill_weight=0.5")
+    torch.manual_seed(0)
+    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
+    device = torch.device("cpu")
+    plain_task, taught_task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
+    assert plain_task.teacher is None and taught_task.teacher is not None
+    pairs = ContrastiveTask(plain, tokenizer, device).mixture.batch(6)  # a fresh task draws the same first batch
+    with torch.no_grad():
+        extra = taught_task.loss(model, 0) - plain_task.loss(model, 0)
+        queries, passages = [p.query for p in pairs], [p.positive for p in pairs]
+        expected = similarity_distillation_loss(
+            taught_task.embed(model, queries, 16), taught_task.embed(model, passages, 32),
+            taught_task.teacher_embed(queries), taught_task.teacher_embed(passages),
+        )
+    assert expected > 0.05  # a random student does not rank like MiniLM
+    assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
 
 
 @pytest.mark.slow

@@ -31,3 +31,22 @@ def embedding_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) ->
     s = F.normalize(student.float(), dim=-1)
     t = F.normalize(teacher.float(), dim=-1)
     return (s - t).pow(2).sum(-1).mean()
+
+
+def similarity_distillation_loss(
+    student_queries: torch.Tensor,
+    student_candidates: torch.Tensor,
+    teacher_queries: torch.Tensor,
+    teacher_candidates: torch.Tensor,
+    scale: float = 20.0,
+) -> torch.Tensor:
+    """KL divergence from the teacher's to the student's in-batch ranking: for every query, the softmax over scaled
+    cosine similarities to all candidates. 0 when the student ranks (and spaces) the candidates as the teacher does."""
+
+    def log_probs(queries: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        q = F.normalize(queries.float(), dim=-1)
+        c = F.normalize(candidates.float(), dim=-1)
+        return F.log_softmax(scale * q @ c.T, dim=-1)
+
+    target = log_probs(teacher_queries, teacher_candidates)
+    return F.kl_div(log_probs(student_queries, student_candidates), target, reduction="batchmean", log_target=True)

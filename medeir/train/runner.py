@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..loading import load_tokenizer
 from .settings import RunSettings, settings_dict
 from .tasks import TASKS
 
@@ -60,9 +61,7 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
 def save_clean_tokenizer(settings: RunSettings, folder: Path) -> None:
     """Copy the run's tokenizer as loaded, not as used: a tokenizer that has been called with truncation/padding
     would save that state (e.g. max_length 128) into tokenizer.json."""
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.from_pretrained(settings.model.tokenizer).save_pretrained(folder)
+    load_tokenizer(settings.model.tokenizer).save_pretrained(folder)
 
 
 def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSettings, step: int) -> Path:
@@ -88,7 +87,6 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     of the final model (``output_dir/final``, a loadable MedEIR model folder)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from transformers import AutoTokenizer
 
     if settings.stage not in TASKS:
         raise ValueError(f"unknown stage {settings.stage!r}; choose from {sorted(TASKS)}")
@@ -96,7 +94,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     set_seed(settings.seed)
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(settings.model.tokenizer)
+    tokenizer = load_tokenizer(settings.model.tokenizer)
     task = TASKS[settings.stage](settings, tokenizer, accelerator.device)
     checkpoint = latest_checkpoint(output_dir) if resume else None
     model = build_model(

@@ -43,6 +43,7 @@ class ContrastiveSettings:
     passage_max_length: int = 256
     scale: float = 20.0
     distill_weight: float = 0.0  # weight of the MSE between student and teacher embeddings (0 = no teacher)
+    similarity_distill_weight: float = 0.0  # weight of the KL between teacher and student in-batch rankings
     steps: int = 1000
     symmetric: bool = False  # also score passages -> queries
 

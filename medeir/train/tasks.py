@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .data import PairMixture, TextSampler, expand_files, mask_tokens, packed_token_stream, read_pairs, shuffled
-from .losses import embedding_distillation_loss, in_batch_contrastive_loss
+from .losses import embedding_distillation_loss, in_batch_contrastive_loss, similarity_distillation_loss
 from .settings import RunSettings
 
 
@@ -63,8 +63,9 @@ class MLMTask:
 
 
 class ContrastiveTask:
-    """In-batch-negative contrastive loss on pair mixtures, plus optional MSE distillation toward a teacher's
-    embeddings (all-MiniLM-L6-v2) on the same texts and on extra distill-only text lines."""
+    """In-batch-negative contrastive loss on pair mixtures, plus optional distillation from a teacher
+    (all-MiniLM-L6-v2): squared distance to its embeddings of the same texts (and of extra distill-only text lines),
+    and KL toward its in-batch ranking of the candidates."""
 
     model_class = "MedEIRModel"
 
@@ -88,7 +89,8 @@ class ContrastiveTask:
                 for file in expand_files(data_dir, [name])
             }
             self.texts = TextSampler(files, settings.seed)
-        self.teacher = self._load_teacher() if self.settings.distill_weight > 0 else None
+        uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
+        self.teacher = self._load_teacher() if uses_teacher else None
 
     @property
     def total_steps(self) -> int:
@@ -130,12 +132,22 @@ class ContrastiveTask:
         loss = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
         if self.teacher is None:
             return loss
-        students, teachers = [q, p], [self.teacher_embed(queries), self.teacher_embed(passages)]
+        t_q, t_p = self.teacher_embed(queries).to(q.device), self.teacher_embed(passages).to(q.device)
+        students, teachers = [q, p], [t_q, t_p]
+        if s.similarity_distill_weight > 0:
+            s_candidates, t_candidates = [p], [t_p]
+            if n is not None:
+                s_candidates.append(n)
+                t_candidates.append(self.teacher_embed(negatives).to(q.device))
+            ranking = similarity_distillation_loss(q, torch.cat(s_candidates), t_q, torch.cat(t_candidates), s.scale)
+            loss = loss + s.similarity_distill_weight * ranking
+        if s.distill_weight == 0:
+            return loss
         if self.texts is not None:
             extra = self.texts.sample(s.distill_texts_per_batch)
             students.append(self.embed(model, extra, s.passage_max_length))
-            teachers.append(self.teacher_embed(extra))
-        distill = embedding_distillation_loss(torch.cat(students), torch.cat(teachers).to(q.device))
+            teachers.append(self.teacher_embed(extra).to(q.device))
+        distill = embedding_distillation_loss(torch.cat(students), torch.cat(teachers))
         return loss + s.distill_weight * distill
 
 
