@@ -38,7 +38,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from medeir import bench  # noqa: E402
-from medeir.backend_check import available_backends, model_errors, op_errors, verdicts  # noqa: E402
+from medeir.backend_check import available_backends, default_backend, model_errors, op_errors, verdicts  # noqa: E402
 
 
 @dataclass
@@ -80,35 +80,21 @@ CPU_SMOKE = Settings(
 )
 
 
-def fast_backend(device: str) -> str:
-    """What MedEIR runs on here: flash-attn if installed (CUDA), else FlexAttention on CUDA, else SDPA."""
-    names = available_backends(device)
-    if "flash_attention_2" in names:
-        return "flash_attention_2"
-    return "flex_attention" if torch.device(device).type == "cuda" else "sdpa"
-
-
-def padded_mask(lengths: tuple[int, ...], device: str) -> torch.Tensor:
-    return (torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]).long().to(device)
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Sections
 
 
 def numerics(settings: Settings) -> dict:
     """Model-level and op-level derived-tolerance checks of every available fast backend, both ALiBi modes."""
-    backends = available_backends(settings.device)
     results = {}
     for mode in ("symmetric", "asymmetric"):
-        names = [b for b in backends if mode == "symmetric" or b != "flash_attention_2"]  # flash-attn: symmetric only
+        names = available_backends(settings.device, mode)
         model = bench.build_medeir(
             {**settings.dims, "alibi_mode": mode}, attn_implementation="eager", device=settings.device
         )
-        mask = padded_mask(settings.check_lengths, settings.device)
         generator = torch.Generator().manual_seed(0)
-        ids = torch.randint(bench.FIRST_TOKEN_ID, settings.dims["vocab_size"], mask.shape, generator=generator)
-        ids = ids.to(settings.device) * mask
+        batch = bench.padded_batch(settings.check_lengths, settings.dims["vocab_size"], generator).to(settings.device)
+        ids, mask = batch.input_ids, batch.attention_mask
         results[f"model/{mode}"] = verdicts(model_errors(model, ids, mask, names, torch.bfloat16), "eager")
         heads = settings.dims["num_attention_heads"]
         shape = (int(mask.sum()), heads, settings.dims["hidden_size"] // heads)
@@ -233,7 +219,7 @@ def whole_model(settings: Settings) -> list[dict]:
         repeats=settings.model_repeats,
         device=settings.device,
         dtype=getattr(torch, settings.dtype),
-        attn_implementation=fast_backend(settings.device),
+        attn_implementation=default_backend(settings.device),
         dims=settings.dims,
     )
 
@@ -244,7 +230,7 @@ def throughput(settings: Settings) -> list[dict]:
         repeats=settings.model_repeats,
         device=settings.device,
         dtype=getattr(torch, settings.dtype),
-        attn_implementation=fast_backend(settings.device),
+        attn_implementation=default_backend(settings.device),
         memory=torch.device(settings.device).type == "cuda",
         dims=settings.dims,
     )
@@ -335,7 +321,8 @@ def main() -> int:
         output.write_text(json.dumps(results, indent=2) + "\n")
     info = results["machine"]
     where = info.get("gpu") or info["cpu"]
-    print(f"\n{where} | torch {info['torch']} | {settings.dtype} | MedEIR attention: {fast_backend(settings.device)}")
+    backend = default_backend(settings.device)
+    print(f"\n{where} | torch {info['torch']} | {settings.dtype} | MedEIR attention: {backend}")
     rows = summary(results, settings)
     width = max(len(row[0]) for row in rows) if rows else 0
     for what, measured, target in rows:

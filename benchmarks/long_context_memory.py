@@ -36,17 +36,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Long-context memory (CPU)"
-MEDEIR_SMALL = dict(
-    vocab_size=32000, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536
-)
-CASES = {"blocked": ("sdpa", None), "dense": ("dense_bias_sdpa", None), "eager": ("eager", None)}
+CASES = {"blocked": "sdpa", "dense": "dense_bias_sdpa", "eager": "eager"}  # case -> attention implementation
 ALLOCATORS = {"default": {}, "mmap_1mib": {"MALLOC_MMAP_THRESHOLD_": str(2**20)}}
-
-
-def status_kib(field: str) -> int:
-    """A ``/proc/self/status`` memory field (VmRSS, VmHWM) in KiB."""
-    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    return int(match.group(1))
 
 
 def measure(case: str, length: int) -> dict:
@@ -55,17 +46,14 @@ def measure(case: str, length: int) -> dict:
     import torch
 
     from configuration_medeir import MedEIRConfig
-    from medeir.bench import register_dense_bias_backend
+    from medeir.bench import MEDEIR_SMALL, register_dense_bias_backend, status_kib
     from modeling_medeir import MedEIRModel
 
     register_dense_bias_backend()
-    implementation, block_bytes = CASES[case]
     config = MedEIRConfig(**MEDEIR_SMALL)
-    if block_bytes is not None:
-        config.attention_block_bytes = block_bytes
     torch.manual_seed(0)
     model = MedEIRModel(config).eval()
-    model.config._attn_implementation = implementation
+    model.config._attn_implementation = CASES[case]
     ids = torch.randint(5, config.vocab_size, (1, length))
     with torch.inference_mode():
         model(ids[:, :128])
@@ -103,10 +91,11 @@ def run_case(case: str, length: int, allocator: str) -> dict:
 def machine() -> str:
     import torch
 
-    cpu = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    from medeir.machine import cpu_name
+
     cores = len(os.sched_getaffinity(0))
     return (
-        f"{cores}-core CPU dev box ({cpu.group(1) if cpu else platform.processor()}), {platform.system()}, "
+        f"{cores}-core CPU dev box ({cpu_name()}), {platform.system()}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
 

@@ -22,12 +22,20 @@ import torch
 FAST_BACKENDS = ("sdpa", "flex_attention", "flash_attention_2")
 
 
-def available_backends(device: str | torch.device) -> list[str]:
-    """The fast backends that can run here: flash_attention_2 only on CUDA with flash-attn installed."""
+def available_backends(device: str | torch.device, alibi_mode: str = "symmetric") -> list[str]:
+    """The fast backends that can run here: flash_attention_2 only on CUDA with flash-attn installed, and only for
+    symmetric ALiBi (flash-attn takes one slope per head)."""
     from importlib.util import find_spec
 
-    flash = torch.device(device).type == "cuda" and find_spec("flash_attn") is not None
+    flash = torch.device(device).type == "cuda" and find_spec("flash_attn") is not None and alibi_mode == "symmetric"
     return [name for name in FAST_BACKENDS if name != "flash_attention_2" or flash]
+
+
+def default_backend(device: str | torch.device) -> str:
+    """What MedEIR is best run on here: flash-attn if installed (CUDA), else FlexAttention on CUDA, else SDPA."""
+    if "flash_attention_2" in available_backends(device):
+        return "flash_attention_2"
+    return "flex_attention" if torch.device(device).type == "cuda" else "sdpa"
 
 
 def verdicts(errors: dict[str, float], baseline: str, factor: float = 2.0) -> dict[str, dict]:

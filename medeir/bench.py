@@ -36,6 +36,8 @@ from pathlib import Path
 
 import torch
 
+from .machine import cpu_name
+
 MEDEIR_SMALL = {
     "vocab_size": 32000,
     "hidden_size": 384,
@@ -85,6 +87,14 @@ class Case:
     dims: dict | None = None
 
 
+def padded_batch(lengths: torch.Tensor | list[int], vocab_size: int, generator: torch.Generator) -> Batch:
+    """Random non-special ids for texts of these lengths, right-padded with id 0 to the longest."""
+    lengths = torch.as_tensor(lengths)
+    mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
+    ids = torch.randint(FIRST_TOKEN_ID, vocab_size, mask.shape, generator=generator) * mask
+    return Batch(ids, mask)
+
+
 def make_batch(batch_size: int, length: int, *, mixed: bool, vocab_size: int = 32000, seed: int = 0) -> Batch:
     """Random ids for ``batch_size`` texts of ``length`` tokens (``mixed``: lengths uniform in
     ``[MIN_MIXED_LENGTH, length]``, right-padded with id 0 to the longest)."""
@@ -93,10 +103,7 @@ def make_batch(batch_size: int, length: int, *, mixed: bool, vocab_size: int = 3
         lengths = torch.randint(min(MIN_MIXED_LENGTH, length), length + 1, (batch_size,), generator=generator)
     else:
         lengths = torch.full((batch_size,), length)
-    width = int(lengths.max())
-    mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
-    ids = torch.randint(FIRST_TOKEN_ID, vocab_size, (batch_size, width), generator=generator) * mask
-    return Batch(ids, mask)
+    return padded_batch(lengths, vocab_size, generator)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -400,10 +407,8 @@ def machine(device: str | torch.device = "cpu") -> dict:
     """What the numbers were measured on."""
     import transformers
 
-    cpuinfo = Path("/proc/cpuinfo")
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE) if cpuinfo.exists() else None
     info = {
-        "cpu": model.group(1).strip() if model else platform.processor(),
+        "cpu": cpu_name(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -49,6 +49,7 @@ def bench_command(
     output: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
 ) -> None:
     """Tokens/s and peak memory: MedEIR vs a same-size BertModel (SDPA), and vs the dense ALiBi bias at long inputs."""
+    from medeir.backend_check import default_backend
     from medeir.bench import BF16_PEAK_TFLOPS, markdown, run_benchmarks, target_checks
     from medeir.loading import resolve_device, resolve_dtype
 
@@ -59,12 +60,7 @@ def bench_command(
     resolved = resolve_device(device)
     cuda = resolved.type == "cuda"
     torch_dtype = resolve_dtype(dtype or ("bfloat16" if cuda else "float32"))
-    if attn is None:
-        attn = "sdpa"
-        if cuda:
-            from importlib.util import find_spec
-
-            attn = "flash_attention_2" if find_spec("flash_attn") else "flex_attention"
+    attn = attn or default_backend(resolved)
 
     def shapes(values: list[str] | None) -> list[tuple[int, int]] | None:
         if values is None:

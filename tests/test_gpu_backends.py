@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from medeir.backend_check import available_backends, model_errors, op_errors, verdicts
-from medeir.bench import MEDEIR_SMALL, build_medeir
+from medeir.bench import MEDEIR_SMALL, build_medeir, padded_batch
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -18,20 +18,15 @@ LENGTHS = [97, 257, 1025, 13]  # odd lengths, longer and shorter than kernel til
 
 
 def padded(lengths: list[int], vocab_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    mask = (torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]).long()
-    ids = torch.randint(5, vocab_size, mask.shape, generator=torch.Generator().manual_seed(seed)) * mask
-    return ids.cuda(), mask.cuda()
-
-
-def backends_for(mode: str) -> list[str]:
-    return [b for b in available_backends("cuda") if mode == "symmetric" or b != "flash_attention_2"]
+    batch = padded_batch(lengths, vocab_size, torch.Generator().manual_seed(seed)).to("cuda")
+    return batch.input_ids, batch.attention_mask
 
 
 @pytest.mark.parametrize("mode", ["symmetric", "asymmetric"])
 def test_whole_model_on_each_fast_backend_is_within_twice_eager_bf16_error(mode):
     model = build_medeir({**MEDEIR_SMALL, "alibi_mode": mode}, attn_implementation="eager", device="cuda")
     ids, mask = padded(LENGTHS, MEDEIR_SMALL["vocab_size"])
-    errors = model_errors(model, ids, mask, backends_for(mode), torch.bfloat16)
+    errors = model_errors(model, ids, mask, available_backends("cuda", mode), torch.bfloat16)
     assert errors["eager"] > 0  # bf16 really differs from the fp32 reference
     for backend, verdict in verdicts(errors, "eager").items():
         assert verdict["passed"], f"{backend}: {verdict}"
@@ -43,7 +38,7 @@ def test_attention_op_on_each_fast_backend_is_within_twice_plain_bf16_error(mode
     _, mask = padded(LENGTHS, MEDEIR_SMALL["vocab_size"])
     generator = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(int(mask.sum()), 12, 32, generator=generator).cuda().bfloat16() for _ in range(3))
-    errors = op_errors(q, k, v, mask, model.alibi_slopes, backends_for(mode))
+    errors = op_errors(q, k, v, mask, model.alibi_slopes, available_backends("cuda", mode))
     for backend, verdict in verdicts(errors, "plain").items():
         assert verdict["passed"], f"{backend}: {verdict}"
 

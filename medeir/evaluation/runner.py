@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from medeir.loading import resolve_device
+from medeir.machine import cpu_name
 
 from .beir_data import BeirDataset, load_beir
 from .bm25 import bm25_search
@@ -66,12 +66,7 @@ class TimedEncoder:
 
 def machine_info(device: torch.device) -> dict[str, str | int]:
     """CPU model, core count, torch version and the device the models ran on."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), flags=re.MULTILINE)
-        cpu = names[0].strip() if names else cpu
-    info = {"cpu": cpu, "cores": os.cpu_count() or 0, "torch": torch.__version__, "device": str(device)}
+    info = {"cpu": cpu_name(), "cores": os.cpu_count() or 0, "torch": torch.__version__, "device": str(device)}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
