@@ -6,6 +6,11 @@ import torch
 import torch.nn.functional as F
 
 
+def cosine_logits(queries: torch.Tensor, candidates: torch.Tensor, scale: float) -> torch.Tensor:
+    """``scale`` x the cosine similarity of every query (rows) to every candidate (columns), in fp32."""
+    return scale * F.normalize(queries.float(), dim=-1) @ F.normalize(candidates.float(), dim=-1).T
+
+
 def in_batch_contrastive_loss(
     queries: torch.Tensor,
     passages: torch.Tensor,
@@ -15,13 +20,11 @@ def in_batch_contrastive_loss(
 ) -> torch.Tensor:
     """InfoNCE with in-batch negatives (MultipleNegativesRanking): query i must pick passage i among all passages
     (and the optional hard ``negatives``) by scaled cosine similarity. ``symmetric`` adds passage -> query."""
-    q = F.normalize(queries.float(), dim=-1)
-    p = F.normalize(passages.float(), dim=-1)
-    candidates = p if negatives is None else torch.cat([p, F.normalize(negatives.float(), dim=-1)])
-    target = torch.arange(len(q), device=q.device)
-    loss = F.cross_entropy(scale * q @ candidates.T, target)
+    candidates = passages if negatives is None else torch.cat([passages, negatives])
+    target = torch.arange(len(queries), device=queries.device)
+    loss = F.cross_entropy(cosine_logits(queries, candidates, scale), target)
     if symmetric:
-        loss = (loss + F.cross_entropy(scale * p @ q.T, target)) / 2
+        loss = (loss + F.cross_entropy(cosine_logits(passages, queries, scale), target)) / 2
     return loss
 
 
@@ -42,11 +45,6 @@ def similarity_distillation_loss(
 ) -> torch.Tensor:
     """KL divergence from the teacher's to the student's in-batch ranking: for every query, the softmax over scaled
     cosine similarities to all candidates. 0 when the student ranks (and spaces) the candidates as the teacher does."""
-
-    def log_probs(queries: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        q = F.normalize(queries.float(), dim=-1)
-        c = F.normalize(candidates.float(), dim=-1)
-        return F.log_softmax(scale * q @ c.T, dim=-1)
-
-    target = log_probs(teacher_queries, teacher_candidates)
-    return F.kl_div(log_probs(student_queries, student_candidates), target, reduction="batchmean", log_target=True)
+    student = F.log_softmax(cosine_logits(student_queries, student_candidates, scale), dim=-1)
+    teacher = F.log_softmax(cosine_logits(teacher_queries, teacher_candidates, scale), dim=-1)
+    return F.kl_div(student, teacher, reduction="batchmean", log_target=True)

@@ -118,7 +118,10 @@ class ContrastiveTask:
 
     @torch.no_grad()
     def teacher_embed(self, texts: list[str]) -> torch.Tensor:
-        return self.teacher.encode(texts, batch_size=len(texts), convert_to_tensor=True, normalize_embeddings=True)
+        embeddings = self.teacher.encode(
+            texts, batch_size=len(texts), convert_to_tensor=True, normalize_embeddings=True
+        )
+        return embeddings.to(self.device)
 
     def loss(self, model, step: int) -> torch.Tensor:
         s = self.settings
@@ -132,23 +135,22 @@ class ContrastiveTask:
         loss = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
         if self.teacher is None:
             return loss
-        t_q, t_p = self.teacher_embed(queries).to(q.device), self.teacher_embed(passages).to(q.device)
-        students, teachers = [q, p], [t_q, t_p]
+        t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
         if s.similarity_distill_weight > 0:
-            s_candidates, t_candidates = [p], [t_p]
+            s_candidates, t_candidates = p, t_p
             if n is not None:
-                s_candidates.append(n)
-                t_candidates.append(self.teacher_embed(negatives).to(q.device))
-            ranking = similarity_distillation_loss(q, torch.cat(s_candidates), t_q, torch.cat(t_candidates), s.scale)
+                s_candidates, t_candidates = torch.cat([p, n]), torch.cat([t_p, self.teacher_embed(negatives)])
+            ranking = similarity_distillation_loss(q, s_candidates, t_q, t_candidates, s.scale)
             loss = loss + s.similarity_distill_weight * ranking
-        if s.distill_weight == 0:
-            return loss
-        if self.texts is not None:
-            extra = self.texts.sample(s.distill_texts_per_batch)
-            students.append(self.embed(model, extra, s.passage_max_length))
-            teachers.append(self.teacher_embed(extra).to(q.device))
-        distill = embedding_distillation_loss(torch.cat(students), torch.cat(teachers))
-        return loss + s.distill_weight * distill
+        if s.distill_weight > 0:
+            students, teachers = [q, p], [t_q, t_p]
+            if self.texts is not None:
+                extra = self.texts.sample(s.distill_texts_per_batch)
+                students.append(self.embed(model, extra, s.passage_max_length))
+                teachers.append(self.teacher_embed(extra))
+            distill = embedding_distillation_loss(torch.cat(students), torch.cat(teachers))
+            loss = loss + s.distill_weight * distill
+        return loss
 
 
 TASKS = {"mlm": MLMTask, "contrastive": ContrastiveTask}
