@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .tokenizer import DEFAULT_DATA_DIR, TokenizerRecipe, train_tokenizer
+from .tokenizer import DEFAULT_DATA_DIR, PRE_TOKENIZERS, TokenizerRecipe, train_tokenizer
 
 tokenizer_app = typer.Typer(help="Train MedEIR's WordPiece tokenizer and measure how it splits held-out text.")
 
@@ -27,13 +27,19 @@ def train(
     ] = DEFAULT_DATA_DIR,
     vocab_size: Annotated[int | None, typer.Option(help="Override the recipe's vocab_size.")] = None,
     lowercase: Annotated[bool | None, typer.Option("--lowercase/--cased", help="Override the recipe's casing.")] = None,
+    pre_tokenizer: Annotated[
+        str | None, typer.Option(help=f"Override the recipe's word splitting: one of {', '.join(PRE_TOKENIZERS)}.")
+    ] = None,
 ) -> None:
     """Train a tokenizer from a recipe, streaming its text sources."""
     recipe = TokenizerRecipe.from_file(config)
-    overrides = {"vocab_size": vocab_size, "lowercase": lowercase}
+    overrides = {"vocab_size": vocab_size, "lowercase": lowercase, "pre_tokenizer": pre_tokenizer}
     recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
     folder = train_tokenizer(recipe, data_dir, output)
-    typer.echo(f"wrote {folder} (vocab_size={recipe.vocab_size}, lowercase={recipe.lowercase})")
+    typer.echo(
+        f"wrote {folder} (vocab_size={recipe.vocab_size}, lowercase={recipe.lowercase}, "
+        f"pre_tokenizer={recipe.pre_tokenizer})"
+    )
 
 
 def _named_paths(items: list[str]) -> dict[str, list[Path]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PRE_TOKENIZERS = {"bert": pre_tokenizers.BertPreTokenizer, "whitespace": pre_tokenizers.WhitespaceSplit}
 MODEL_MAX_LENGTH = 8192
 # The project's read-only data folder (``../shared/data`` next to the repository), overridable for other checkouts.
 DEFAULT_DATA_DIR = Path(os.environ.get("MEDEIR_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -29,6 +30,9 @@ class TokenizerRecipe:
     lowercase: bool = True
     min_frequency: int = 3
     limit_alphabet: int = 1000
+    # "bert": words and single punctuation marks (shipped); "whitespace": punctuation stays on its word, so the
+    # vocabulary can learn pieces such as "disease." (measured worse, docs/TOKENIZER.md)
+    pre_tokenizer: str = "bert"
 
     @classmethod
     def from_file(cls, path: str | Path) -> TokenizerRecipe:
@@ -40,6 +44,10 @@ class TokenizerRecipe:
             raise ValueError(f"{path}: unknown tokenizer recipe field(s) {sorted(unknown)}")
         return cls(**data)
 
+    def __post_init__(self):
+        if self.pre_tokenizer not in PRE_TOKENIZERS:
+            raise ValueError(f"pre_tokenizer must be one of {sorted(PRE_TOKENIZERS)}, got {self.pre_tokenizer!r}")
+
 
 def iter_lines(path: str | Path, limit: int = 0) -> Iterator[str]:
     """Stream non-empty lines of a (possibly gzip'd) UTF-8 text file without loading it."""
@@ -50,13 +58,14 @@ def iter_lines(path: str | Path, limit: int = 0) -> Iterator[str]:
         yield from itertools.islice(lines, limit) if limit else lines
 
 
-def build_tokenizer(lowercase: bool) -> Tokenizer:
-    """An untrained WordPiece tokenizer with BERT-style normalisation, splitting and [CLS] x [SEP] post-processing."""
+def build_tokenizer(lowercase: bool, pre_tokenizer: str = "bert") -> Tokenizer:
+    """An untrained WordPiece tokenizer with BERT-style normalisation, the named word splitting (``PRE_TOKENIZERS``)
+    and WordPiece decoding."""
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
     tok.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase
     )
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.pre_tokenizer = PRE_TOKENIZERS[pre_tokenizer]()
     tok.decoder = decoders.WordPiece(prefix="##")
     return tok
 
@@ -87,7 +96,7 @@ def train_tokenizer(recipe: TokenizerRecipe, data_dir: str | Path, output_dir: s
     missing = [name for name in recipe.sources if not (data_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"tokenizer source(s) not found under {data_dir}: {missing}")
-    tok = build_tokenizer(recipe.lowercase)
+    tok = build_tokenizer(recipe.lowercase, recipe.pre_tokenizer)
     trainer = trainers.WordPieceTrainer(
         vocab_size=recipe.vocab_size,
         min_frequency=recipe.min_frequency,

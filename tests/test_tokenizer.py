@@ -167,10 +167,12 @@ def test_train_cli_overrides_the_recipe(tmp_path):
     config = tmp_path / "recipe.yaml"
     config.write_text(f"sources:\n  {source}: 100\nvocab_size: 400\nlowercase: true\nmin_frequency: 1\n")
     args = ["train", "--config", str(config), "--output", str(tmp_path / "out"), "--data-dir", str(tmp_path)]
-    result = CliRunner().invoke(tokenizer_app, [*args, "--vocab-size", "200", "--cased"])
+    overrides = ["--vocab-size", "200", "--cased", "--pre-tokenizer", "whitespace"]
+    result = CliRunner().invoke(tokenizer_app, [*args, *overrides])
     assert result.exit_code == 0, result.output
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "out"))
     assert len(tok) == 200
+    assert json.loads((tmp_path / "out" / "tokenizer_recipe.json").read_text())["pre_tokenizer"] == "whitespace"
     assert "Thrombocytopenia" in "".join(t.removeprefix("##") for t in tok.tokenize("Thrombocytopenia"))  # cased
 
 
@@ -195,6 +197,20 @@ def test_report_cli_writes_tables(tmp_path):
 def test_recipe_file_describes_the_shipped_tokenizer():
     recipe = TokenizerRecipe.from_file(REPO_ROOT / "configs" / "tokenizer.yaml")
     assert json.loads((REPO_ROOT / "tokenizer_recipe.json").read_text()) == recipe.__dict__
+
+
+def test_whitespace_pre_tokenizer_keeps_punctuation_on_its_word(tmp_path):
+    source = _write_corpus(tmp_path, TINY_LINES)
+    tokens = {}
+    for name in ("bert", "whitespace"):
+        recipe = TokenizerRecipe(sources={source: 0}, vocab_size=300, min_frequency=1, pre_tokenizer=name)
+        raw = Tokenizer.from_file(str(train_tokenizer(recipe, tmp_path, tmp_path / name) / "tokenizer.json"))
+        tokens[name] = raw.encode("Aspirin; angina.", add_special_tokens=False).tokens
+    assert tokens["bert"] == ["aspirin", ";", "angina", "."]  # each mark is a token of its own
+    assert not {";", "."} & set(tokens["whitespace"])  # marks are continuation pieces of their words
+    assert "".join(t.removeprefix("##") for t in tokens["whitespace"]) == "aspirin;angina."
+    with pytest.raises(ValueError, match="pre_tokenizer must be one of"):
+        TokenizerRecipe(pre_tokenizer="sentencepiece")
 
 
 def test_recipe_rejects_unknown_fields(tmp_path):
