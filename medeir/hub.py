@@ -152,6 +152,30 @@ def write_model_folder(
     return folder
 
 
+def average_models(sources: list[str | Path], output: str | Path, *, dtype: torch.dtype = torch.float32) -> Path:
+    """Write the element-wise mean of the floating-point weights of ``sources`` (MedEIR model folders of one shape,
+    e.g. checkpoints of one run) as a model folder ``output``, with the first source's config and tokenizer.
+
+    Integer buffers are taken from the first source. ValueError when the folders' tensors do not match by name and
+    shape."""
+    from modeling_medeir import MedEIRModel
+
+    if len(sources) < 2:
+        raise ValueError(f"averaging needs at least two model folders, got {len(sources)}")
+    model = MedEIRModel.from_pretrained(str(sources[0]), dtype=torch.float32).eval()
+    total = {name: t.clone() for name, t in model.state_dict().items() if t.is_floating_point()}
+    for source in sources[1:]:
+        state = MedEIRModel.from_pretrained(str(source), dtype=torch.float32).state_dict()
+        for name, tensor in total.items():
+            other = state.get(name)
+            if other is None or other.shape != tensor.shape:
+                found = "missing" if other is None else tuple(other.shape)
+                raise ValueError(f"{source}: {name} is {found}, expected {tuple(tensor.shape)} as in {sources[0]}")
+            tensor += other
+    model.load_state_dict({name: t / len(sources) for name, t in total.items()}, strict=False)
+    return write_model_folder(model, load_tokenizer(sources[0]), output, dtype=dtype)
+
+
 def refresh_root(
     source: str | Path,
     root: str | Path = DEFAULT_MODEL_PATH,

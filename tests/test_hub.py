@@ -10,7 +10,7 @@ from conftest import TINY_PROMPTS
 from safetensors import safe_open
 
 from medeir.encode import Embedder
-from medeir.hub import refresh_root, remove_weights, resolve_model_path, write_model_folder
+from medeir.hub import average_models, refresh_root, remove_weights, resolve_model_path, write_model_folder
 from medeir.loading import DEFAULT_MODEL_PATH, load_model
 
 TEXTS = [
@@ -177,6 +177,33 @@ def test_refresh_root_keeps_the_prompts_of_the_trained_folder(tmp_path, tiny_mod
     root.mkdir()
     refresh_root(tiny_model_folder, root)
     assert read_json(root / "config_sentence_transformers.json")["prompts"] == TINY_PROMPTS
+
+
+def test_average_models_is_the_mean_of_float_weights(tmp_path, tiny_model_and_tokenizer):
+    from modeling_medeir import MedEIRModel
+
+    model, tokenizer = tiny_model_and_tokenizer
+    shifted = MedEIRModel(model.config).eval()
+    shifted.load_state_dict({k: v + 1.0 if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    folders = [tmp_path / "a", tmp_path / "b"]
+    model.save_pretrained(folders[0])
+    tokenizer.save_pretrained(folders[0])
+    shifted.save_pretrained(folders[1])
+    averaged = MedEIRModel.from_pretrained(str(average_models(folders, tmp_path / "avg")), dtype=torch.float32)
+    for name, tensor in averaged.state_dict().items():
+        expected = model.state_dict()[name]
+        if expected.is_floating_point():
+            torch.testing.assert_close(tensor, expected + 0.5)
+        else:
+            assert torch.equal(tensor, expected), name
+    assert (tmp_path / "avg" / "tokenizer.json").is_file()
+
+    smaller = MedEIRModel(type(model.config)(**{**model.config.to_dict(), "intermediate_size": 16}))
+    smaller.save_pretrained(tmp_path / "c")
+    with pytest.raises(ValueError, match=r"mlp\.up\.weight is \(16, 32\), expected \(64, 32\)"):
+        average_models([folders[0], tmp_path / "c"], tmp_path / "bad")
+    with pytest.raises(ValueError, match="at least two"):
+        average_models(folders[:1], tmp_path / "bad")
 
 
 def test_remove_weights_leaves_other_files(tmp_path):
