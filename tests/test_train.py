@@ -206,6 +206,31 @@ def test_similarity_distillation_adds_the_ranking_kl_toward_minilm(data_dir, tmp
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
 
 
+def test_chunked_embedding_gives_the_same_gradients_and_keeps_far_less_for_backward(data_dir, tmp_path, tokenizer):
+    """contrastive.chunk_size: same loss and gradients as one pass (dropout off), a fraction of the saved tensors."""
+    def train_step(chunk_size: int):
+        settings = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=8", f"contrastive.chunk_size={chunk_size}")
+        torch.manual_seed(0)
+        model = build_model(settings, ContrastiveTask.model_class, tokenizer).eval()
+        task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+        saved_bytes = []
+        with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved_bytes.append(t.numel() * t.element_size()) or t, lambda t: t
+        ):
+            loss = task.loss(model, 0)
+        loss.backward()
+        grads = {name: param.grad.clone() for name, param in model.named_parameters() if param.grad is not None}
+        return loss.item(), grads, sum(saved_bytes)
+
+    results = {chunk_size: train_step(chunk_size) for chunk_size in (0, 3)}
+    (loss_whole, grads_whole, saved_whole), (loss_chunked, grads_chunked, saved_chunked) = results[0], results[3]
+    assert loss_chunked == pytest.approx(loss_whole, rel=1e-5)
+    assert grads_whole.keys() == grads_chunked.keys() and len(grads_whole) > 10
+    for name, grad in grads_whole.items():
+        torch.testing.assert_close(grads_chunked[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert saved_chunked * 10 < saved_whole
+
+
 @pytest.mark.slow
 def test_mlm_stage_follows_curriculum_and_lowers_loss(data_dir, tmp_path):
     out = tmp_path / "mlm"

@@ -46,6 +46,10 @@ class ContrastiveSettings:
     similarity_distill_weight: float = 0.0  # weight of the KL between teacher and student in-batch rankings
     steps: int = 1000
     symmetric: bool = False  # also score passages -> queries
+    # > 0: embed in chunks of this many texts, keeping only each chunk's inputs and embeddings for the backward pass,
+    # which recomputes one chunk at a time (a gradient cache): a batch's memory is about one chunk's, its gradients
+    # those of the whole batch, for about one more forward pass of compute. 0: the whole batch in one pass.
+    chunk_size: int = 0
 
 
 @dataclass(frozen=True)

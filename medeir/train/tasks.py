@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import torch
+import torch.utils.checkpoint
 
 from .data import PairMixture, TextSampler, expand_files, mask_tokens, packed_token_stream, read_pairs, shuffled
 from .losses import embedding_distillation_loss, in_batch_contrastive_loss, similarity_distillation_loss
@@ -112,9 +113,25 @@ class ContrastiveTask:
         self.mixture.rng.seed(self.seed + step)
 
     def embed(self, model, texts: list[str], max_length: int) -> torch.Tensor:
+        """Pooled embeddings of ``texts``; with ``chunk_size`` set, chunk by chunk through activation checkpoints,
+        so the loss still sees every in-batch negative while the backward pass holds one chunk's activations."""
+        size = self.settings.chunk_size
+        if not size:
+            return self._embed_chunk(model, texts, max_length)
+        chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
+        return torch.cat([self._embed_chunk(model, chunk, max_length, checkpointed=True) for chunk in chunks])
+
+    def _embed_chunk(self, model, texts: list[str], max_length: int, checkpointed: bool = False) -> torch.Tensor:
         inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        inputs = {name: inputs[name].to(self.device) for name in ("input_ids", "attention_mask")}
-        return model(**inputs).pooler_output
+        ids, mask = (inputs[name].to(self.device) for name in ("input_ids", "attention_mask"))
+        if not checkpointed or not torch.is_grad_enabled():
+            return model(input_ids=ids, attention_mask=mask).pooler_output
+
+        def forward(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return model(input_ids=ids, attention_mask=mask).pooler_output
+
+        # the recomputation replays the RNG state, so dropout masks match the first pass
+        return torch.utils.checkpoint.checkpoint(forward, ids, mask, use_reentrant=False)
 
     @torch.no_grad()
     def teacher_embed(self, texts: list[str]) -> torch.Tensor:
