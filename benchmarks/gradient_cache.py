@@ -23,7 +23,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from medeir.bench import MEDEIR_SMALL  # noqa: E402
+from medeir.bench import MEDEIR_SMALL, saved_for_backward  # noqa: E402
 from medeir.loading import load_tokenizer  # noqa: E402
 from medeir.machine import cpu_name  # noqa: E402
 from medeir.train.runner import build_model  # noqa: E402
@@ -33,14 +33,8 @@ from medeir.train.tasks import ContrastiveTask  # noqa: E402
 
 def step(task: ContrastiveTask, model) -> tuple[float, int]:
     """Seconds for one loss + backward, and the bytes saved for backward."""
-    saved = []
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        saved.append(tensor.numel() * tensor.element_size())
-        return tensor
-
     start = time.perf_counter()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+    with saved_for_backward() as saved:
         loss = task.loss(model, 0)
     loss.backward()
     model.zero_grad(set_to_none=True)

@@ -30,7 +30,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -85,6 +86,19 @@ class Case:
     dtype: str = "float32"
     repeats: int = 1
     dims: dict | None = None
+
+
+@contextmanager
+def saved_for_backward() -> Iterator[list[int]]:
+    """Within the block, the size in bytes of every tensor autograd keeps for the backward pass, in a list."""
+    sizes = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        sizes.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        yield sizes
 
 
 def padded_batch(lengths: torch.Tensor | list[int], vocab_size: int, generator: torch.Generator) -> Batch:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from medeir.bench import saved_for_backward
 from medeir.train.data import Pair, PairMixture, mask_tokens, packed_token_stream, read_pairs
 from medeir.train.losses import embedding_distillation_loss, in_batch_contrastive_loss, similarity_distillation_loss
 from medeir.train.runner import build_model, latest_checkpoint, lr_factor, run
@@ -213,10 +214,7 @@ def test_chunked_embedding_gives_the_same_gradients_and_keeps_far_less_for_backw
         torch.manual_seed(0)
         model = build_model(settings, ContrastiveTask.model_class, tokenizer).eval()
         task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
-        saved_bytes = []
-        with torch.autograd.graph.saved_tensors_hooks(
-            lambda t: saved_bytes.append(t.numel() * t.element_size()) or t, lambda t: t
-        ):
+        with saved_for_backward() as saved_bytes:
             loss = task.loss(model, 0)
         loss.backward()
         grads = {name: param.grad.clone() for name, param in model.named_parameters() if param.grad is not None}

@@ -124,14 +124,14 @@ class ContrastiveTask:
     def _embed_chunk(self, model, texts: list[str], max_length: int, checkpointed: bool = False) -> torch.Tensor:
         inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         ids, mask = (inputs[name].to(self.device) for name in ("input_ids", "attention_mask"))
-        if not checkpointed or not torch.is_grad_enabled():
-            return model(input_ids=ids, attention_mask=mask).pooler_output
 
         def forward(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             return model(input_ids=ids, attention_mask=mask).pooler_output
 
-        # the recomputation replays the RNG state, so dropout masks match the first pass
-        return torch.utils.checkpoint.checkpoint(forward, ids, mask, use_reentrant=False)
+        if checkpointed and torch.is_grad_enabled():
+            # the recomputation replays the RNG state, so dropout masks match the first pass
+            return torch.utils.checkpoint.checkpoint(forward, ids, mask, use_reentrant=False)
+        return forward(ids, mask)
 
     @torch.no_grad()
     def teacher_embed(self, texts: list[str]) -> torch.Tensor:
