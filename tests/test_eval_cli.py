@@ -36,7 +36,8 @@ def test_eval_then_eval_card(app, tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "| retrieval | mini | nDCG@10 |" in result.output
-    assert "| sts | stsb-test | Spearman (cosine) |" in result.output
+    # files other than the staged standard ones are named by their file names, never as STS-B test / MQP held-out
+    assert "| sts | sts | Spearman (cosine) |" in result.output and "| pairs | mqp |" in result.output
     summary = json.loads((out / "results.json").read_text())
     assert summary["model"] == "tiny-model" and summary["models"] == ["tiny-model", "BM25"]
     assert {(r["model"], r["task"]) for r in summary["results"]} == {
@@ -60,3 +61,15 @@ def test_eval_reports_bad_input_as_a_usage_error(app, tmp_path):
     assert result.exit_code == 2 and "unknown task(s) ['retreival']" in result.output
     result = CliRunner().invoke(app, ["eval", "--data", str(tmp_path / "missing"), "--task", "retrieval"])
     assert result.exit_code == 2 and "BEIR folder not found" in result.output
+
+
+def test_only_the_staged_standard_files_get_the_standard_names(tmp_path, monkeypatch):
+    from medeir.evaluation.runner import dataset_label
+
+    standard = tmp_path / "eval" / "stsb" / "test.jsonl"
+    standard.parent.mkdir(parents=True)
+    standard.write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert dataset_label("eval/stsb/../stsb/test.jsonl", standard, "stsb-test") == "stsb-test"  # same file
+    assert dataset_label(tmp_path / "stsb_dev.jsonl", standard, "stsb-test") == "stsb_dev"
+    assert dataset_label("mqp_pairs.jsonl.gz", tmp_path / "train" / "mqp_pairs.jsonl.gz", "mqp-holdout") == "mqp_pairs"

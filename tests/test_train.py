@@ -11,8 +11,13 @@ import torch
 from transformers import AutoTokenizer
 
 from medeir.bench import saved_for_backward
-from medeir.train.data import Pair, PairMixture, mask_tokens, packed_token_stream, read_pairs
-from medeir.train.losses import embedding_distillation_loss, in_batch_contrastive_loss, similarity_distillation_loss
+from medeir.train.data import Pair, PairMixture, ScoredPairSampler, mask_tokens, packed_token_stream, read_pairs
+from medeir.train.losses import (
+    embedding_distillation_loss,
+    graded_similarity_loss,
+    in_batch_contrastive_loss,
+    similarity_distillation_loss,
+)
 from medeir.train.runner import build_model, latest_checkpoint, lr_factor, run
 from medeir.train.settings import load_settings
 from medeir.train.tasks import ContrastiveTask, holdout_filter
@@ -101,6 +106,39 @@ def test_similarity_distillation_is_zero_for_same_ranking_and_grows_when_it_flip
     flipped = similarity_distillation_loss(q, -c, q, c)
     assert flipped.item() > 1.0
     assert similarity_distillation_loss(q, c, q, c, scale=1.0) < 1e-6
+
+
+def test_graded_similarity_loss_follows_the_order_of_the_scores():
+    first = torch.eye(4)
+    # pair i's second vector has cosine cos_i with first[i]: 1.0, 0.6, 0.2, -0.2
+    cosines = torch.tensor([1.0, 0.6, 0.2, -0.2])
+    second = cosines[:, None] * first + (1 - cosines[:, None] ** 2).sqrt() * first.roll(1, dims=0)
+    scores = torch.tensor([5.0, 3.0, 2.0, 0.0])
+    # every ordered (hi, lo) pair is sorted with a margin of at least 0.4 x 20: the loss is close to log(1) = 0
+    assert graded_similarity_loss(first, second, scores).item() < 2e-3
+    # scores in the opposite order: the worst violation alone costs 20 x 1.2 = 24
+    assert graded_similarity_loss(first, second, scores.flip(0)).item() == pytest.approx(24.0, abs=0.01)
+    # equal cosines: each of the 6 ordered pairs contributes exp(0) = 1; equal scores contribute nothing
+    assert graded_similarity_loss(first, first, scores).item() == pytest.approx(float(torch.log(torch.tensor(7.0))))
+    assert graded_similarity_loss(first, second, torch.full((4,), 3.0)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_scored_pair_sampler_keeps_every_grade_and_visits_all_pairs(tmp_path):
+    path = tmp_path / "graded.jsonl"
+    rows = [{"sentence1": f"s{i}", "sentence2": f"t{i}", "score": i / 2} for i in range(7)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    sampler = ScoredPairSampler([path], seed=0)
+    first_pass = sampler.batch(7)
+    assert sorted(p.score for p in first_pass) == [i / 2 for i in range(7)]  # low grades kept, each pair once
+    assert len(sampler.batch(10)) == 10  # wraps around into a new pass
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="no graded pairs"):
+        ScoredPairSampler([empty], seed=0)
+    unscored = tmp_path / "unscored.jsonl"
+    unscored.write_text(json.dumps(rows[0]) + "\n" + json.dumps({"sentence1": "a", "sentence2": "b"}) + "\n")
+    with pytest.raises(ValueError, match="unscored.jsonl:2: a graded pair needs"):
+        ScoredPairSampler([unscored], seed=0)
 
 
 def test_mask_tokens_keeps_specials_and_labels_only_chosen(tokenizer):
@@ -204,6 +242,34 @@ def test_similarity_distillation_adds_the_ranking_kl_toward_minilm(data_dir, tmp
             taught_task.teacher_embed(queries), taught_task.teacher_embed(passages),
         )
     assert expected > 0.05  # a random student does not rank like MiniLM
+    assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+
+
+def test_graded_pairs_add_the_weighted_cosent_term(data_dir, tmp_path, tokenizer):
+    """contrastive.graded_pairs_per_batch: the step loss grows by exactly graded_weight x the CoSENT loss of the
+    sampler's batch, embedded by the student."""
+    rows = [{"sentence1": f"a man plays {i}", "sentence2": f"a dog eats {i}", "score": i % 5} for i in range(12)]
+    (data_dir / "train" / "graded.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    plain = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6")
+    graded = tiny_settings(
+        data_dir, tmp_path, "contrastive.batch_size=6", "contrastive.graded_pair_files=[train/graded.jsonl]",
+        "contrastive.graded_pairs_per_batch=8", "contrastive.graded_weight=0.5",
+    )
+    torch.manual_seed(0)
+    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
+    device = torch.device("cpu")
+    plain_task, graded_task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(graded, tokenizer, device)
+    assert plain_task.graded is None
+    batch = ContrastiveTask(graded, tokenizer, device).graded.batch(8)  # a fresh task draws the same first batch
+    with torch.no_grad():
+        extra = graded_task.loss(model, 0) - plain_task.loss(model, 0)
+        length = graded.contrastive.query_max_length
+        expected = graded_similarity_loss(
+            graded_task.embed(model, [g.first for g in batch], length),
+            graded_task.embed(model, [g.second for g in batch], length),
+            torch.tensor([g.score for g in batch]),
+        )
+    assert expected > 0.1
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
 
 

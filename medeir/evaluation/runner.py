@@ -140,6 +140,13 @@ def check_choices(values: Sequence[str], allowed: Sequence[str], what: str) -> l
     return list(dict.fromkeys(values))
 
 
+def dataset_label(path: str | Path, default: str | Path, label: str) -> str:
+    """``label`` for the staged standard file; any other file is named by its file name without extensions, so that a
+    dev split or a custom file is never reported (or written into a model card) as the standard set."""
+    path = Path(path)
+    return label if path.resolve() == Path(default).resolve() else path.name.split(".")[0]
+
+
 def run_eval(
     model: str | Path | Encoder | None = None,
     data_dirs: Sequence[str | Path] = BEIR_DIRS,
@@ -182,9 +189,12 @@ def run_eval(
     for dataset in datasets:
         evaluate_beir(dataset, encoders, writer, tasks=tasks, with_bm25="bm25" in baselines, device=torch_device)
     extra_tasks = {
-        "sts": ("stsb-test", lambda enc: evaluate_sts(enc, sts_file)),
-        "pairs": ("mqp-holdout", lambda enc: evaluate_pairs(enc, mqp_file)),
-        "clustering": ("medquad-qtype", lambda enc: evaluate_clustering(enc, medquad_file)),
+        "sts": (dataset_label(sts_file, STS_FILE, "stsb-test"), lambda enc: evaluate_sts(enc, sts_file)),
+        "pairs": (dataset_label(mqp_file, MQP_FILE, "mqp-holdout"), lambda enc: evaluate_pairs(enc, mqp_file)),
+        "clustering": (
+            dataset_label(medquad_file, MEDQUAD_FILE, "medquad-qtype"),
+            lambda enc: evaluate_clustering(enc, medquad_file),
+        ),
     }
     for task, (dataset_name, evaluate) in extra_tasks.items():
         if task not in tasks:

@@ -153,6 +153,45 @@ class PairMixture:
         return batch
 
 
+@dataclass(frozen=True)
+class ScoredPair:
+    first: str
+    second: str
+    score: float
+
+
+def read_scored_pairs(path: Path) -> list[ScoredPair]:
+    """Every ``sentence1``/``sentence2``/``score`` row of a JSONL(.gz) file, whatever its score."""
+    pairs = []
+    for number, record in read_jsonl(path):
+        first, second, score = (record.get(key) for key in ("sentence1", "sentence2", "score"))
+        if not (isinstance(first, str) and isinstance(second, str) and isinstance(score, int | float)):
+            raise ValueError(f"{path}:{number}: a graded pair needs text sentence1, text sentence2 and a numeric score")
+        pairs.append(ScoredPair(first, second, float(score)))
+    return pairs
+
+
+class ScoredPairSampler:
+    """Endless batches of graded sentence pairs from several files, pooled and visited in a fresh random order each
+    pass."""
+
+    def __init__(self, files: list[Path], seed: int):
+        self.pairs = [pair for file in files for pair in read_scored_pairs(file)]
+        if not self.pairs:
+            raise ValueError(f"no graded pairs in {[str(f) for f in files]}")
+        self.rng = random.Random(seed)
+        self.order: list[int] = []
+
+    def batch(self, size: int) -> list[ScoredPair]:
+        batch = []
+        while len(batch) < size:
+            if not self.order:
+                self.order = list(range(len(self.pairs)))
+                self.rng.shuffle(self.order)
+            batch.append(self.pairs[self.order.pop()])
+        return batch
+
+
 class TextSampler:
     """Random text lines (for distillation-only texts), read up to ``limit`` lines per file."""
 

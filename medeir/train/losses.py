@@ -48,3 +48,17 @@ def similarity_distillation_loss(
     student = F.log_softmax(cosine_logits(student_queries, student_candidates, scale), dim=-1)
     teacher = F.log_softmax(cosine_logits(teacher_queries, teacher_candidates, scale), dim=-1)
     return F.kl_div(student, teacher, reduction="batchmean", log_target=True)
+
+
+def graded_similarity_loss(
+    first: torch.Tensor, second: torch.Tensor, scores: torch.Tensor, scale: float = 20.0
+) -> torch.Tensor:
+    """CoSENT-style ranking loss on graded pairs: for every two pairs whose gold ``scores`` differ, the pair with the
+    higher score should have the higher cosine: log(1 + sum over such (hi, lo) of exp(scale * (cos_lo - cos_hi))),
+    which approaches 0 as the cosines sort the pairs as the scores do, with margin. Only the order of the scores
+    matters, not their scale."""
+    cosines = F.cosine_similarity(first.float(), second.float(), dim=-1) * scale
+    diffs = cosines[None, :] - cosines[:, None]  # [i, j] = cos_j - cos_i
+    ordered = scores[:, None].to(cosines.device) > scores[None, :].to(cosines.device)  # pair i should beat pair j
+    terms = torch.cat([torch.zeros(1, device=cosines.device), diffs[ordered]])
+    return torch.logsumexp(terms, dim=0)

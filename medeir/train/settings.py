@@ -50,6 +50,11 @@ class ContrastiveSettings:
     # which recomputes one chunk at a time (a gradient cache): a batch's memory is about one chunk's, its gradients
     # those of the whole batch, for about one more forward pass of compute. 0: the whole batch in one pass.
     chunk_size: int = 0
+    # graded sentence pairs (sentence1/sentence2/score rows, e.g. STS-B train): with graded_pairs_per_batch > 0, each
+    # step adds graded_weight x a CoSENT ranking loss that asks cosines to sort these pairs as their scores do
+    graded_pair_files: tuple[str, ...] = ()
+    graded_pairs_per_batch: int = 0
+    graded_weight: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,22 @@ from pathlib import Path
 import torch
 import torch.utils.checkpoint
 
-from .data import PairMixture, TextSampler, expand_files, mask_tokens, packed_token_stream, read_pairs, shuffled
-from .losses import embedding_distillation_loss, in_batch_contrastive_loss, similarity_distillation_loss
+from .data import (
+    PairMixture,
+    ScoredPairSampler,
+    TextSampler,
+    expand_files,
+    mask_tokens,
+    packed_token_stream,
+    read_pairs,
+    shuffled,
+)
+from .losses import (
+    embedding_distillation_loss,
+    graded_similarity_loss,
+    in_batch_contrastive_loss,
+    similarity_distillation_loss,
+)
 from .settings import RunSettings
 
 
@@ -90,6 +104,9 @@ class ContrastiveTask:
                 for file in expand_files(data_dir, [name])
             }
             self.texts = TextSampler(files, settings.seed)
+        self.graded = None
+        if self.settings.graded_pairs_per_batch:
+            self.graded = ScoredPairSampler(expand_files(data_dir, self.settings.graded_pair_files), settings.seed)
         uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
 
@@ -111,6 +128,8 @@ class ContrastiveTask:
 
     def restart(self, step: int) -> None:
         self.mixture.rng.seed(self.seed + step)
+        if self.graded is not None:
+            self.graded.rng.seed(self.seed + step)
 
     def embed(self, model, texts: list[str], max_length: int) -> torch.Tensor:
         """Pooled embeddings of ``texts``; with ``chunk_size`` set, chunk by chunk through activation checkpoints,
@@ -150,6 +169,12 @@ class ContrastiveTask:
         p = self.embed(model, passages, s.passage_max_length)
         n = self.embed(model, negatives, s.passage_max_length) if negatives else None
         loss = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
+        if self.graded is not None:
+            graded = self.graded.batch(s.graded_pairs_per_batch)
+            first = self.embed(model, [g.first for g in graded], s.query_max_length)
+            second = self.embed(model, [g.second for g in graded], s.query_max_length)
+            scores = torch.tensor([g.score for g in graded])
+            loss = loss + s.graded_weight * graded_similarity_loss(first, second, scores, s.scale)
         if self.teacher is None:
             return loss
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
