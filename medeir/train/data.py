@@ -119,6 +119,22 @@ def read_pairs(path: Path, keep: PairFilter | None = None) -> list[Pair]:
     return pairs
 
 
+class ShuffledCycle:
+    """Endless draws from ``items``: each pass visits every item once, in an order shuffled by ``rng`` (shared with
+    the caller, so re-seeding it re-seeds the draws)."""
+
+    def __init__(self, items: list, rng: random.Random):
+        self.items = items
+        self.rng = rng
+        self.order: list[int] = []
+
+    def next(self):
+        if not self.order:
+            self.order = list(range(len(self.items)))
+            self.rng.shuffle(self.order)
+        return self.items[self.order.pop()]
+
+
 class PairMixture:
     """Endless batches drawn from several pair sources with given weights; within a batch no two pairs share a
     group, a query or a positive text, so every other positive is a true in-batch negative."""
@@ -131,13 +147,10 @@ class PairMixture:
         self.names = list(sources)
         self.weights = [weights[name] for name in self.names]
         self.rng = random.Random(seed)
-        self.orders = {name: [] for name in self.names}
+        self.cycles = {name: ShuffledCycle(pairs, self.rng) for name, pairs in sources.items()}
 
     def _next(self, name: str) -> Pair:
-        if not self.orders[name]:
-            self.orders[name] = list(range(len(self.sources[name])))
-            self.rng.shuffle(self.orders[name])
-        return self.sources[name][self.orders[name].pop()]
+        return self.cycles[name].next()
 
     def batch(self, size: int) -> list[Pair]:
         batch, seen = [], set()
@@ -180,16 +193,10 @@ class ScoredPairSampler:
         if not self.pairs:
             raise ValueError(f"no graded pairs in {[str(f) for f in files]}")
         self.rng = random.Random(seed)
-        self.order: list[int] = []
+        self.cycle = ShuffledCycle(self.pairs, self.rng)
 
     def batch(self, size: int) -> list[ScoredPair]:
-        batch = []
-        while len(batch) < size:
-            if not self.order:
-                self.order = list(range(len(self.pairs)))
-                self.rng.shuffle(self.order)
-            batch.append(self.pairs[self.order.pop()])
-        return batch
+        return [self.cycle.next() for _ in range(size)]
 
 
 class TextSampler:

@@ -59,6 +59,7 @@ def graded_similarity_loss(
     matters, not their scale."""
     cosines = F.cosine_similarity(first.float(), second.float(), dim=-1) * scale
     diffs = cosines[None, :] - cosines[:, None]  # [i, j] = cos_j - cos_i
-    ordered = scores[:, None].to(cosines.device) > scores[None, :].to(cosines.device)  # pair i should beat pair j
+    scores = scores.to(cosines.device)
+    ordered = scores[:, None] > scores[None, :]  # pair i should beat pair j
     terms = torch.cat([torch.zeros(1, device=cosines.device), diffs[ordered]])
     return torch.logsumexp(terms, dim=0)

@@ -51,7 +51,8 @@ class ContrastiveSettings:
     # those of the whole batch, for about one more forward pass of compute. 0: the whole batch in one pass.
     chunk_size: int = 0
     # graded sentence pairs (sentence1/sentence2/score rows, e.g. STS-B train): with graded_pairs_per_batch > 0, each
-    # step adds graded_weight x a CoSENT ranking loss that asks cosines to sort these pairs as their scores do
+    # step adds graded_weight x a CoSENT ranking loss that asks cosines to sort these pairs as their scores do (both
+    # sentences are cut at query_max_length)
     graded_pair_files: tuple[str, ...] = ()
     graded_pairs_per_batch: int = 0
     graded_weight: float = 1.0
