@@ -71,9 +71,10 @@ def report(
     ] = True,
     output: Annotated[Path | None, typer.Option(help="Also write the markdown tables to this file.")] = None,
 ) -> None:
-    """Fertility, share of words split into >= 3 pieces and characters per token, as markdown tables."""
+    """Fertility, share of words split into >= 3 pieces and characters per token, as markdown tables (the default
+    text sets also get one pooled column per domain)."""
     from .loading import DEFAULT_MODEL_PATH, load_tokenizer
-    from .tokenizer_report import HELD_OUT_SETS, compare, format_report, pretoken_floor
+    from .tokenizer_report import HELD_OUT_SETS, compare, format_report, pretoken_floor, with_domain_totals
 
     folders = {name: paths[0] for name, paths in _named_paths(tokenizer or []).items()}
     folders = folders or {"medeir": DEFAULT_MODEL_PATH}
@@ -91,6 +92,8 @@ def report(
     if floor:
         tokenizers[FLOOR_NAME], vocab_sizes[FLOOR_NAME] = pretoken_floor(), None
     results = compare(tokenizers, text_sets)
+    if not text:
+        results = with_domain_totals(results, {name: domain for name, (domain, _) in HELD_OUT_SETS.items()})
     table = format_report(results, vocab_sizes, BASELINE_NAME if baseline else None)
     typer.echo(table)
     if output:

@@ -7,6 +7,7 @@ assigned to the word its first character falls in, so punctuation attached to a 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import re
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,9 @@ class SplitStats:
     chars: int  # non-whitespace characters
     shattered: int  # words cut into >= LONG_SPLIT tokens
     unknown: int  # unknown-token ([UNK]) tokens: a word with one unseen character becomes a single [UNK]
+
+    def __add__(self, other: SplitStats) -> SplitStats:
+        return SplitStats(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
 
     @property
     def fertility(self) -> float:
@@ -114,6 +118,21 @@ def compare(tokenizers: dict[str, object], text_sets: dict[str, list[Path]]) -> 
         }
         for name, tok in tokenizers.items()
     }
+
+
+def with_domain_totals(
+    results: dict[str, dict[str, SplitStats]], domains: dict[str, str]
+) -> dict[str, dict[str, SplitStats]]:
+    """``results`` plus one ``"<domain> (pooled)"`` column per domain: the summed counts of that domain's text sets,
+    so each word weighs the same whichever set it comes from."""
+    pooled = {}
+    for name, per_set in results.items():
+        totals: dict[str, SplitStats] = {}
+        for set_name, stats in per_set.items():
+            key = f"{domains[set_name]} (pooled)"
+            totals[key] = totals[key] + stats if key in totals else stats
+        pooled[name] = {**per_set, **totals}
+    return pooled
 
 
 def format_report(

@@ -12,7 +12,14 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from medeir.tokenizer import TokenizerRecipe, iter_lines, train_tokenizer
-from medeir.tokenizer_report import SplitStats, format_report, iter_texts, pretoken_floor, split_stats
+from medeir.tokenizer_report import (
+    SplitStats,
+    format_report,
+    iter_texts,
+    pretoken_floor,
+    split_stats,
+    with_domain_totals,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPECIALS = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4}
@@ -290,3 +297,18 @@ def test_format_report_compares_fertility_with_the_baseline():
     assert "| ours | 32,000 | 1.500 (-25.0%) |" in table
     assert "| base | 30,522 | 2.000 |" in table
     assert "| ours | 32,000 | 5.0% |" in table  # shattered share
+
+
+def test_domain_totals_weigh_every_word_once():
+    results = {
+        "ours": {
+            "big": SplitStats(words=300, tokens=360, chars=1200, shattered=6, unknown=0),
+            "small": SplitStats(words=100, tokens=200, chars=400, shattered=10, unknown=1),
+            "chat": SplitStats(words=50, tokens=60, chars=150, shattered=1, unknown=0),
+        }
+    }
+    pooled = with_domain_totals(results, {"big": "medical", "small": "medical", "chat": "general"})["ours"]
+    assert list(pooled) == ["big", "small", "chat", "medical (pooled)", "general (pooled)"]
+    assert pooled["medical (pooled)"] == SplitStats(words=400, tokens=560, chars=1600, shattered=16, unknown=1)
+    assert pooled["medical (pooled)"].fertility == pytest.approx(1.4)  # not the mean of 1.2 and 2.0
+    assert pooled["general (pooled)"] == results["ours"]["chat"]
