@@ -143,19 +143,15 @@ class PairMixture:
         empty = [name for name, pairs in sources.items() if not pairs]
         if empty:
             raise ValueError(f"pair source(s) with no usable pairs: {empty}")
-        self.sources = sources
         self.names = list(sources)
         self.weights = [weights[name] for name in self.names]
         self.rng = random.Random(seed)
         self.cycles = {name: ShuffledCycle(pairs, self.rng) for name, pairs in sources.items()}
 
-    def _next(self, name: str) -> Pair:
-        return self.cycles[name].next()
-
     def batch(self, size: int) -> list[Pair]:
         batch, seen = [], set()
         for _ in range(size * 20):
-            pair = self._next(self.rng.choices(self.names, self.weights)[0])
+            pair = self.cycles[self.rng.choices(self.names, self.weights)[0]].next()
             keys = {("g", pair.group), ("q", pair.query), ("p", pair.positive)}
             if keys & seen:
                 continue
