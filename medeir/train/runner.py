@@ -100,6 +100,8 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     model = build_model(
         settings if checkpoint is None else _with_init(settings, checkpoint), task.model_class, tokenizer
     )
+    if settings.attn_implementation:
+        model.set_attn_implementation(settings.attn_implementation)
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)

@@ -72,6 +72,9 @@ class RunSettings:
     min_lr_ratio: float = 0.1
     max_grad_norm: float = 1.0
     mixed_precision: str = "no"  # "bf16" on GPU
+    # "" keeps the model's default backend (SDPA); "eager" runs short padded batches as a few large matrix products,
+    # which on a GPU beats SDPA's one call per sequence for contrastive batches of many short, mixed-length texts
+    attn_implementation: str = ""
     gradient_checkpointing: bool = False
     save_every: int = 500
     log_every: int = 10
