@@ -26,6 +26,8 @@ try:  # loaded as Hub remote code (a package) or as an installed top-level modul
 except ImportError:
     from configuration_medeir import MedEIRConfig
 
+FLEX_BLOCK_SIZE = 128  # FlexAttention's default tile: the granularity at which its block mask lists what to visit
+
 # ----------------------------------------------------------------------------------------------------------------------
 # ALiBi
 
@@ -125,16 +127,32 @@ class PackedBatch:
 
     @cached_property
     def flex_block_mask(self):
-        """FlexAttention ``BlockMask`` that keeps the packed sequences apart (built once, shared by all layers)."""
-        from torch.nn.attention.flex_attention import create_block_mask
+        """FlexAttention ``BlockMask`` that keeps the packed sequences apart (built once, shared by all layers).
 
-        sequence = self.sequence_ids
+        Worked out per pair of 128-token blocks from the sequence each block starts and ends in, so nothing of size
+        ``tokens x tokens`` is ever built: a kv block is visited by a q block when they share a sequence, and skips the
+        mask when both lie wholly inside the same one."""
+        from torch.nn.attention.flex_attention import BlockMask
+
+        size, tokens, sequence = FLEX_BLOCK_SIZE, self.num_tokens, self.sequence_ids
+        starts = torch.arange(0, tokens, size, device=sequence.device)
+        first, last = sequence[starts], sequence[(starts + size - 1).clamp(max=tokens - 1)]
+        shared = (last[None, :] >= first[:, None]) & (first[None, :] <= last[:, None])  # (q blocks, kv blocks)
+        whole = (first == last) & (starts + size <= tokens)  # inside one sequence, and not cut short by the end
+        full = whole[:, None] & whole[None, :] & (first[:, None] == first[None, :])
 
         def same_sequence(b, h, q_idx, kv_idx):
             return sequence[q_idx] == sequence[kv_idx]
 
-        tokens = self.num_tokens
-        return create_block_mask(same_sequence, None, None, tokens, tokens, device=sequence.device)
+        def listed(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """(q blocks, kv blocks) bool -> per q block: how many kv blocks, and their indices (those first)."""
+            counts = blocks.sum(dim=-1, dtype=torch.int32)
+            indices = torch.argsort((~blocks).to(torch.int8), dim=-1, stable=True).to(torch.int32)
+            return counts[None, None], indices[None, None]
+
+        return BlockMask.from_kv_blocks(
+            *listed(shared & ~full), *listed(full), BLOCK_SIZE=size, mask_mod=same_sequence, seq_lengths=(tokens, tokens)
+        )
 
     def pack(self, padded: torch.Tensor) -> torch.Tensor:
         """(batch, seq, ...) in the original layout -> (tokens, ...)"""
@@ -269,12 +287,19 @@ def flex_attention_forward(
     not applied on this path."""
     from torch.nn.attention.flex_attention import flex_attention
 
-    positions = packed.positions
+    # The block mask keeps q and kv in one sequence, so packed offsets differ as positions do. The symmetric form is
+    # the cheaper one inside the kernel (measured on an H100: docs/BENCHMARKS.md).
     left, right = slopes[0].float(), slopes[1].float()
+    if module.config.alibi_mode == "symmetric":
 
-    def alibi(score, b, h, q_idx, kv_idx):
-        distance = (positions[kv_idx] - positions[q_idx]).float()
-        return score + torch.where(distance < 0, left[h] * distance, -right[h] * distance)
+        def alibi(score, b, h, q_idx, kv_idx):
+            return score - left[h] * (kv_idx - q_idx).abs().float()
+
+    else:
+
+        def alibi(score, b, h, q_idx, kv_idx):
+            distance = (kv_idx - q_idx).float()
+            return score + torch.where(distance < 0, left[h] * distance, -right[h] * distance)
 
     attend = module.compiled_flex or flex_attention
     out = attend(

@@ -8,6 +8,8 @@ Sections (each runs even if an earlier one failed; failures are recorded):
               dense [b, h, L, L] bf16 ALiBi bias, FlexAttention + ALiBi score_mod (compiled), MedEIR's own flex path
               (packed tokens, document block mask), MedEIR's SDPA path, flash-attn varlen with alibi_slopes (if
               installed), and plain SDPA without any bias (the floor). Median time and peak memory.
+  flex        FlexAttention's own tuning knobs on the same op (2,048 / 8,192 tokens): score_mod forms, kernel options
+              (tile sizes, PRESCALE_QK, USE_TMA) and max-autotune compilation; a failing variant is recorded, not fatal.
   model       whole medeir-small encode at 8,192 tokens (4 x 8,192) vs the dense-bias model (medeir.bench).
   throughput  medeir-small encode at 512 tokens (64 x 512, uniform and mixed) vs BertModel-SDPA: tokens/s and
               achieved TFLOP/s against the ~790 TFLOP/s bf16 peak.
@@ -29,8 +31,8 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's medeir and modeling_medeir
 
@@ -38,7 +40,14 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from medeir import bench  # noqa: E402
-from medeir.backend_check import available_backends, default_backend, model_errors, op_errors, verdicts  # noqa: E402
+from medeir.backend_check import (  # noqa: E402
+    attention_stand_in,
+    available_backends,
+    default_backend,
+    model_errors,
+    op_errors,
+    verdicts,
+)
 
 
 @dataclass
@@ -147,13 +156,7 @@ def op_cases(q, k, v, slopes: torch.Tensor, flex) -> dict:
     from modeling_medeir import ATTENTION_BACKENDS, PackedBatch, alibi_bias
 
     batch, heads, length, head_dim = q.shape
-    module = SimpleNamespace(
-        scaling=head_dim**-0.5,
-        dropout_p=0.0,
-        training=False,
-        block_bytes=64 * 2**20,
-        compiled_flex=flex if q.is_cuda else None,
-    )
+    module = attention_stand_in(slopes, head_dim, flex if q.is_cuda else None)
     left, right = slopes[0].float(), slopes[1].float()
 
     def alibi(score, b, h, q_idx, kv_idx):
@@ -209,6 +212,66 @@ def attention(settings: Settings) -> dict:
                 call = setup()
                 row[name] = {"ms": time_call(call, settings.op_repeats, device), "peak_mib": memory}
                 del call
+        results[str(length)] = row
+    return results
+
+
+FLEX_VARIANTS = {  # name -> (score_mod form, kernel options, torch.compile mode)
+    "where (default)": ("where", {}, None),
+    "abs": ("abs", {}, None),
+    "PRESCALE_QK": ("where", {"PRESCALE_QK": True}, None),
+    "USE_TMA": ("where", {"USE_TMA": True}, None),
+    "128x64 w8 s3": ("where", {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3}, None),
+    "128x128 w8 s2": ("where", {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 2}, None),
+    "max-autotune": ("where", {}, "max-autotune-no-cudagraphs"),
+}
+
+
+def flex_options(settings: Settings) -> dict:
+    """Median ms of compiled FlexAttention + ALiBi on (b, h, L, d) inputs under each of FLEX_VARIANTS, and each
+    output's relative difference from the first variant's (the numerics section checks that one against fp32)."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    from modeling_medeir import alibi_slopes
+
+    device, dtype = settings.device, getattr(torch, settings.dtype)
+    slopes = alibi_slopes(settings.op_heads).to(device).float()
+    cuda = torch.device(device).type == "cuda"
+
+    def where(score, b, h, q, kv):
+        return score + torch.where(kv < q, slopes[h] * (kv - q).float(), -slopes[h] * (kv - q).float())
+
+    def absolute(score, b, h, q, kv):
+        return score - slopes[h] * (kv - q).abs().float()
+
+    def variant(form: str, options: dict, mode: str | None):
+        # a fresh compile cache for each: all variants share one function, and past dynamo's recompile limit (8) it
+        # silently runs the unfused implementation (seen on the H100: 136 ms for a 5 ms op)
+        torch._dynamo.reset()
+        flex = torch.compile(flex_attention, mode=mode) if cuda else flex_attention
+        kwargs = {"kernel_options": options} if cuda and options else {}
+        score_mod = where if form == "where" else absolute
+        return lambda q, k, v: flex(q, k, v, score_mod=score_mod, **kwargs)
+
+    results = {}
+    for length in settings.op_lengths:
+        batch = max(1, settings.op_tokens // length)
+        generator = torch.Generator().manual_seed(length)
+        shape = (batch, settings.op_heads, length, settings.op_head_dim)
+        q, k, v = (torch.randn(shape, generator=generator).to(device, dtype) for _ in range(3))
+        row, first = {}, None
+        for name, spec in FLEX_VARIANTS.items():
+            try:
+                call = variant(*spec)
+                with torch.inference_mode():
+                    out = call(q, k, v).float()
+                    first = out if first is None else first
+                    row[name] = {
+                        "ms": time_call(partial(call, q, k, v), settings.op_repeats, device),
+                        "rel_error": ((out - first).norm() / first.norm()).item(),
+                    }
+            except Exception as error:  # noqa: BLE001 - an unsupported knob is a result here, not a failure
+                row[name] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"}
         results[str(length)] = row
     return results
 
@@ -276,6 +339,10 @@ def summary(results: dict, settings: Settings) -> list[tuple[str, str, str]]:
                     "<= 1/4",
                 )
             )
+    for length, row in results.get("flex", {}).items():
+        for name, measured in row.items():
+            text = measured.get("error") or f"{measured['ms']:.2f} ms (vs first: {measured['rel_error']:.1e})"
+            rows.append((f"flex {int(length):,}: {name}", text[:60], "-"))
     for row in results.get("model", []):
         shape = f"{row['batch_size']} x {row['length']:,}"
         rows.append((f"model {shape}: dense-bias / MedEIR time", f"{row['speedup']:.2f}x", ">= 3x"))
@@ -300,13 +367,19 @@ def summary(results: dict, settings: Settings) -> list[tuple[str, str, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on CPU, fp32: control flow only")
-    parser.add_argument("--sections", default="numerics,attention,model,throughput")
+    parser.add_argument("--sections", default="numerics,attention,flex,model,throughput")
     parser.add_argument("--output", type=Path, help="JSON file (default: $OUT/gpu_check.json if $OUT is set)")
     args = parser.parse_args()
     settings = CPU_SMOKE if args.cpu_smoke else Settings()
     if not args.cpu_smoke and not torch.cuda.is_available():
         parser.error("no CUDA device: run on a GPU machine, or pass --cpu-smoke")
-    sections = {"numerics": numerics, "attention": attention, "model": whole_model, "throughput": throughput}
+    sections = {
+        "numerics": numerics,
+        "attention": attention,
+        "flex": flex_options,
+        "model": whole_model,
+        "throughput": throughput,
+    }
     results = {"machine": bench.machine(settings.device), "settings": asdict(settings), "errors": {}}
     for name in args.sections.split(","):
         started = time.time()

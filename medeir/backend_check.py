@@ -87,6 +87,19 @@ def plain_attention(q, k, v, packed, slopes: torch.Tensor, scaling: float) -> to
     return torch.cat(outputs)
 
 
+def attention_stand_in(slopes: torch.Tensor, head_dim: int, compiled_flex=None) -> SimpleNamespace:
+    """What the attention backends read from their attention module, for calling one on bare q, k, v (inference)."""
+    mode = "symmetric" if torch.equal(slopes[0], slopes[1]) else "asymmetric"
+    return SimpleNamespace(
+        config=SimpleNamespace(alibi_mode=mode),
+        scaling=head_dim**-0.5,
+        dropout_p=0.0,
+        training=False,
+        block_bytes=64 * 2**20,
+        compiled_flex=compiled_flex,
+    )
+
+
 def op_errors(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attention_mask: torch.Tensor, slopes: torch.Tensor,
     backends: list[str],
@@ -97,9 +110,7 @@ def op_errors(
     from modeling_medeir import ATTENTION_BACKENDS, PackedBatch
 
     packed = PackedBatch.from_mask(attention_mask)
-    module = SimpleNamespace(
-        scaling=q.shape[-1] ** -0.5, dropout_p=0.0, training=False, block_bytes=64 * 2**20, compiled_flex=None
-    )
+    module = attention_stand_in(slopes, q.shape[-1])
     if q.device.type == "cuda" and "flex_attention" in backends:
         from torch.nn.attention.flex_attention import flex_attention
 

@@ -206,6 +206,24 @@ def test_blocked_sdpa_really_works_in_blocks(monkeypatch):
     assert calls == blocks_40 + blocks_25
 
 
+@pytest.mark.parametrize(
+    "lengths",
+    [[1], [128], [129, 5], [300, 13, 128, 1, 700], [127, 128, 129, 256, 2, 40], [5] * 60],
+)
+def test_flex_block_mask_equals_the_one_flex_builds_from_the_mask_function(lengths):
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    _, mask = padded_batch(lengths)
+    packed = PackedBatch.from_mask(mask)
+    sequence, tokens = packed.sequence_ids, packed.num_tokens
+    reference = create_block_mask(lambda b, h, q, kv: sequence[q] == sequence[kv], None, None, tokens, tokens, "cpu")
+    built = packed.flex_block_mask
+    assert torch.equal(built.to_dense(), reference.to_dense())
+    # the same split into blocks that need the mask function and blocks that lie wholly inside one sequence
+    assert torch.equal(built.kv_num_blocks, reference.kv_num_blocks)
+    assert torch.equal(built.full_kv_num_blocks, reference.full_kv_num_blocks)
+
+
 def test_unknown_backend_raises_a_clear_error():
     model = tiny_model()
     model.config._attn_implementation = "flash_attention_3"
