@@ -150,8 +150,9 @@ class PackedBatch:
             indices = torch.argsort((~blocks).to(torch.int8), dim=-1, stable=True).to(torch.int32)
             return counts[None, None], indices[None, None]
 
+        partial_blocks, full_blocks = listed(shared & ~full), listed(full)
         return BlockMask.from_kv_blocks(
-            *listed(shared & ~full), *listed(full), BLOCK_SIZE=size, mask_mod=same_sequence, seq_lengths=(tokens, tokens)
+            *partial_blocks, *full_blocks, BLOCK_SIZE=size, mask_mod=same_sequence, seq_lengths=(tokens, tokens)
         )
 
     def pack(self, padded: torch.Tensor) -> torch.Tensor:
