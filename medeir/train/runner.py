@@ -40,7 +40,8 @@ def build_model(settings: RunSettings, model_class: str, tokenizer):
         )
         model = cls(config)
         if init == "minilm":
-            from .transplant import init_from_bert, minilm_path
+            from ..loading import minilm_path
+            from .transplant import init_from_bert
 
             encoder = model if model_class == "MedEIRModel" else model.medeir
             init_from_bert(encoder, minilm_path(), tokenizer)

