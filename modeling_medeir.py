@@ -279,6 +279,25 @@ def alibi_sdpa(
     return torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
 
 
+def alibi_score_mod(slopes: torch.Tensor, symmetric: bool):
+    """FlexAttention ``score_mod`` adding the ALiBi bias of (2, heads) ``slopes`` (left, right) at distance
+    ``kv_idx - q_idx``. ``symmetric`` (both rows equal) uses ``-slope * |distance|``, the cheaper form inside the
+    kernel (measured on an H100: docs/BENCHMARKS.md); otherwise each side has its own slope."""
+    left, right = slopes[0].float(), slopes[1].float()
+    if symmetric:
+
+        def alibi(score, b, h, q_idx, kv_idx):
+            return score - left[h] * (kv_idx - q_idx).abs().float()
+
+        return alibi
+
+    def two_sided(score, b, h, q_idx, kv_idx):
+        distance = (kv_idx - q_idx).float()
+        return score + torch.where(distance < 0, left[h] * distance, -right[h] * distance)
+
+    return two_sided
+
+
 def flex_attention_forward(
     module: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packed: PackedBatch, slopes: torch.Tensor
 ) -> torch.Tensor:
@@ -288,20 +307,8 @@ def flex_attention_forward(
     not applied on this path."""
     from torch.nn.attention.flex_attention import flex_attention
 
-    # The block mask keeps q and kv in one sequence, so packed offsets differ as positions do. The symmetric form is
-    # the cheaper one inside the kernel (measured on an H100: docs/BENCHMARKS.md).
-    left, right = slopes[0].float(), slopes[1].float()
-    if module.config.alibi_mode == "symmetric":
-
-        def alibi(score, b, h, q_idx, kv_idx):
-            return score - left[h] * (kv_idx - q_idx).abs().float()
-
-    else:
-
-        def alibi(score, b, h, q_idx, kv_idx):
-            distance = (kv_idx - q_idx).float()
-            return score + torch.where(distance < 0, left[h] * distance, -right[h] * distance)
-
+    # The block mask keeps q and kv in one sequence, so packed offsets differ as positions do.
+    alibi = alibi_score_mod(slopes, symmetric=module.config.alibi_mode == "symmetric")
     attend = module.compiled_flex or flex_attention
     out = attend(
         q.transpose(0, 1)[None],

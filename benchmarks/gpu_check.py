@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 import traceback
@@ -70,13 +69,7 @@ class Settings:
 CPU_SMOKE = Settings(
     device="cpu",
     dtype="float32",
-    dims={
-        "vocab_size": 1000,
-        "hidden_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "intermediate_size": 128,
-    },
+    dims=dict(bench.SMOKE_DIMS),
     check_lengths=(13, 40, 7),
     op_lengths=(64, 128),
     op_tokens=256,
@@ -112,27 +105,6 @@ def numerics(settings: Settings) -> dict:
     return results
 
 
-def time_call(fn, repeats: int, device: str) -> float:
-    """Median milliseconds of ``fn()`` after 3 warm-up calls (CUDA events on a GPU)."""
-    for _ in range(3):
-        fn()
-    cuda = torch.device(device).type == "cuda"
-    times = []
-    for _ in range(repeats):
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            begin = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - begin) * 1000)
-    return statistics.median(times)
-
-
 def peak_mib(setup, device: str) -> float | None:
     """Peak extra CUDA memory (MiB) of ``setup()()``: building the case's own tensors (e.g. a dense bias) and one
     call; None on CPU (see the CPU benchmarks for resident-set measurements)."""
@@ -153,15 +125,11 @@ def peak_mib(setup, device: str) -> float | None:
 def op_cases(q, k, v, slopes: torch.Tensor, flex) -> dict:
     """Attention-op cases on (b, h, L, d) tensors: name -> setup(); setup() builds what the case needs (the dense
     bias, MedEIR's packed inputs and document block mask) and returns the call to time."""
-    from modeling_medeir import ATTENTION_BACKENDS, PackedBatch, alibi_bias
+    from modeling_medeir import ATTENTION_BACKENDS, PackedBatch, alibi_bias, alibi_score_mod
 
     batch, heads, length, head_dim = q.shape
     module = attention_stand_in(slopes, head_dim, flex if q.is_cuda else None)
-    left, right = slopes[0].float(), slopes[1].float()
-
-    def alibi(score, b, h, q_idx, kv_idx):
-        distance = (kv_idx - q_idx).float()
-        return score + torch.where(distance < 0, left[h] * distance, -right[h] * distance)
+    alibi = alibi_score_mod(slopes, symmetric=False)  # the general two-sided form, as the issue's reference case
 
     def dense():
         positions = torch.arange(length, device=q.device)
@@ -210,7 +178,7 @@ def attention(settings: Settings) -> dict:
             for name, setup in op_cases(q, k, v, slopes, flex).items():
                 memory = peak_mib(setup, device)
                 call = setup()
-                row[name] = {"ms": time_call(call, settings.op_repeats, device), "peak_mib": memory}
+                row[name] = {"ms": bench.median_ms(call, settings.op_repeats, device), "peak_mib": memory}
                 del call
         results[str(length)] = row
     return results
@@ -232,17 +200,12 @@ def flex_options(settings: Settings) -> dict:
     output's relative difference from the first variant's (the numerics section checks that one against fp32)."""
     from torch.nn.attention.flex_attention import flex_attention
 
-    from modeling_medeir import alibi_slopes
+    from modeling_medeir import alibi_score_mod, alibi_slopes
 
     device, dtype = settings.device, getattr(torch, settings.dtype)
-    slopes = alibi_slopes(settings.op_heads).to(device).float()
+    slopes = alibi_slopes(settings.op_heads).to(device).expand(2, -1)  # symmetric: the same slopes left and right
     cuda = torch.device(device).type == "cuda"
-
-    def where(score, b, h, q, kv):
-        return score + torch.where(kv < q, slopes[h] * (kv - q).float(), -slopes[h] * (kv - q).float())
-
-    def absolute(score, b, h, q, kv):
-        return score - slopes[h] * (kv - q).abs().float()
+    score_mods = {"where": alibi_score_mod(slopes, symmetric=False), "abs": alibi_score_mod(slopes, symmetric=True)}
 
     def variant(form: str, options: dict, mode: str | None):
         # a fresh compile cache for each: all variants share one function, and past dynamo's recompile limit (8) it
@@ -250,8 +213,7 @@ def flex_options(settings: Settings) -> dict:
         torch._dynamo.reset()
         flex = torch.compile(flex_attention, mode=mode) if cuda else flex_attention
         kwargs = {"kernel_options": options} if cuda and options else {}
-        score_mod = where if form == "where" else absolute
-        return lambda q, k, v: flex(q, k, v, score_mod=score_mod, **kwargs)
+        return lambda q, k, v: flex(q, k, v, score_mod=score_mods[form], **kwargs)
 
     results = {}
     for length in settings.op_lengths:
@@ -267,7 +229,7 @@ def flex_options(settings: Settings) -> dict:
                     out = call(q, k, v).float()
                     first = out if first is None else first
                     row[name] = {
-                        "ms": time_call(partial(call, q, k, v), settings.op_repeats, device),
+                        "ms": bench.median_ms(partial(call, q, k, v), settings.op_repeats, device),
                         "rel_error": ((out - first).norm() / first.norm()).item(),
                     }
             except Exception as error:  # noqa: BLE001 - an unsupported knob is a result here, not a failure

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's medeir and modeling_medeir
@@ -28,13 +26,6 @@ from medeir import bench  # noqa: E402
 SIZES = {
     "small (6 x 384)": bench.MEDEIR_SMALL,
     "base (12 x 768)": {**bench.MEDEIR_SMALL, "hidden_size": 768, "num_hidden_layers": 12, "intermediate_size": 3072},
-}
-TINY = {
-    "vocab_size": 1000,
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "intermediate_size": 128,
 }
 PAPER_TOKENS = 6.0e9
 
@@ -59,15 +50,7 @@ def step_seconds(dims: dict, length: int, tokens: int, device: str, repeats: int
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    times = []
-    for index in range(repeats + 2):  # two warm-up steps
-        bench.synchronize(device)
-        begin = time.perf_counter()
-        step()
-        bench.synchronize(device)
-        if index >= 2:
-            times.append(time.perf_counter() - begin)
-    return statistics.median(times)
+    return bench.median_ms(step, repeats, device, warmup=2) / 1000
 
 
 def main() -> int:
@@ -79,7 +62,7 @@ def main() -> int:
     if not args.cpu_smoke and not torch.cuda.is_available():
         parser.error("no CUDA device: run on a GPU machine, or pass --cpu-smoke")
     device = "cpu" if args.cpu_smoke else "cuda"
-    sizes = {"tiny": TINY} if args.cpu_smoke else SIZES
+    sizes = {"tiny": bench.SMOKE_DIMS} if args.cpu_smoke else SIZES
     lengths, tokens = ((32, 64), 256) if args.cpu_smoke else ((128, 512, 2048), 65536)
     rows = []
     for name, dims in sizes.items():

@@ -46,6 +46,13 @@ MEDEIR_SMALL = {
     "num_attention_heads": 12,
     "intermediate_size": 1536,
 }
+SMOKE_DIMS = {  # CPU smoke runs of the GPU scripts: control flow only
+    "vocab_size": 1000,
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+}
 DENSE_BIAS_BACKEND = "dense_bias_sdpa"
 MIN_MIXED_LENGTH = 16  # mixed batches: lengths uniform in [16, length]
 FIRST_TOKEN_ID = 5  # random ids start above the special tokens ([PAD]=0 ... [MASK]=4)
@@ -234,6 +241,27 @@ def encoder_flops(model, lengths: list[int]) -> float:
 def synchronize(device: str | torch.device) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def median_ms(fn: Callable[[], object], repeats: int, device: str | torch.device, warmup: int = 3) -> float:
+    """Median milliseconds of ``fn()`` after ``warmup`` untimed calls (CUDA events on a GPU)."""
+    for _ in range(warmup):
+        fn()
+    cuda = torch.device(device).type == "cuda"
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            begin = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - begin) * 1000)
+    return statistics.median(times)
 
 
 def time_interleaved(
