@@ -56,10 +56,11 @@ step contrastive 110 python3 -m medeir train contrastive --config configs/small-
     --set data_dir="$DATA" --set model.init="$INIT" "${PAIRS[@]}"
 MODEL=runs/scratch-contrastive/final
 [ -d "$MODEL" ] || MODEL=$(ls -d runs/scratch-contrastive/checkpoint-* 2>/dev/null | sort -V | tail -1)
-if [ -n "$MODEL" ]; then  # fp16 weights + config + tokenizer, xz-compressed, in parts under 16 MB
-    python3 -c "import sys, torch; from modeling_medeir import MedEIRModel
-MedEIRModel.from_pretrained(sys.argv[1]).to(torch.float16).save_pretrained('/tmp/scratch-contrastive')" "$MODEL"
-    cp "$MODEL"/tokenizer* /tmp/scratch-contrastive/
+if [ -n "$MODEL" ]; then  # a model folder with fp16 weights (medeir.hub), xz-compressed, in parts under 16 MB
+    python3 -c "import sys; from medeir.hub import write_model_folder; from medeir.loading import load_tokenizer
+from modeling_medeir import MedEIRModel
+write_model_folder(MedEIRModel.from_pretrained(sys.argv[1]), load_tokenizer(sys.argv[1]), sys.argv[2])" \
+        "$MODEL" /tmp/scratch-contrastive
     XZ_OPT="-1 -T0" tar -cJf - -C /tmp scratch-contrastive | split -b 15M - "$OUT/scratch-contrastive.tar.xz.part-"
 fi
 cp runs/scratch-mlm/loss_log.jsonl "$RESULTS/mlm_loss_log.jsonl" 2>/dev/null
