@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from .cli_bench import bench_command
 from .cli_eval import eval_card_command, eval_command
 from .cli_tokenizer import tokenizer_app
-from .cli_train import train_command
+from .cli_train import mine_command, train_command
 
 EXPECTED_ERRORS = (OSError, ValueError, TypeError)
 SNIPPET_CHARS = 240
@@ -267,4 +267,5 @@ app.add_typer(tokenizer_app, name="tokenizer")
 app.command("eval")(eval_command)
 app.command("eval-card")(eval_card_command)
 app.command("train")(train_command)
+app.command("mine-negatives")(mine_command)
 app.command("bench")(bench_command)

@@ -23,3 +23,48 @@ def train_command(
     settings = load_settings(config, [f"stage={stage}", *(set_ or [])])
     final = run(settings, resume=resume)
     typer.echo(f"final model: {final}" if final.is_dir() else "stopped before the last step; run again to resume")
+
+
+def mine_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="contrastive run config whose pair_files to mine")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="model folder that ranks the candidates")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="folder for the mined copies (a run's data_dir)")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="folder the pair files are read from [default: the config's data_dir]")
+    ] = None,
+    depth: Annotated[int, typer.Option(help="candidates considered per query (the most similar ones)")] = 30,
+    max_ratio: Annotated[
+        float, typer.Option(help="skip candidates scoring at least this fraction of the positive's similarity")
+    ] = 0.95,
+) -> None:
+    """Add one mined hard negative to every query/positive record of a config's pair files (record order kept)."""
+    import json
+    from dataclasses import asdict
+
+    from medeir.atomic import atomic_write
+    from medeir.train.mining import mine_negatives
+    from medeir.train.settings import load_settings
+
+    settings = load_settings(config, ["stage=contrastive"])
+    c = settings.contrastive
+    stats = mine_negatives(
+        model,
+        data or settings.data_dir,
+        list(c.pair_files),
+        output,
+        query_max_length=c.query_max_length,
+        passage_max_length=c.passage_max_length,
+        depth=depth,
+        max_ratio=max_ratio,
+    )
+    report = {
+        "model": str(model),
+        "config": str(config),
+        "depth": depth,
+        "max_ratio": max_ratio,
+        "files": {name: asdict(s) for name, s in stats.items()},
+    }
+    with atomic_write(output / "mining.json") as handle:
+        handle.write(json.dumps(report, indent=2) + "\n")
+    for name, s in stats.items():
+        typer.echo(f"{name}: {s.mined} of {s.records} records got a negative")

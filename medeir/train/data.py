@@ -114,9 +114,13 @@ def read_pairs(path: Path, keep: PairFilter | None = None) -> list[Pair]:
             continue
         if not record.get("query") or not record.get("positive"):
             continue
-        group = str(record.get("qid") or record["query"])
-        pairs.append(Pair(record["query"], record["positive"], record.get("negative"), group))
+        pairs.append(Pair(record["query"], record["positive"], record.get("negative"), pair_group(record)))
     return pairs
+
+
+def pair_group(record: dict) -> str:
+    """The question a query/positive record belongs to: its ``qid`` where given, else its query text."""
+    return str(record.get("qid") or record["query"])
 
 
 class ShuffledCycle:
@@ -137,7 +141,8 @@ class ShuffledCycle:
 
 class PairMixture:
     """Endless batches drawn from several pair sources with given weights; within a batch no two pairs share a
-    group, a query or a positive text, so every other positive is a true in-batch negative."""
+    group or a query, and no passage text (positive or hard negative) occurs twice, so every candidate but a query's
+    own positive is a true negative for it."""
 
     def __init__(self, sources: dict[str, list[Pair]], weights: dict[str, float], seed: int):
         empty = [name for name, pairs in sources.items() if not pairs]
@@ -153,6 +158,8 @@ class PairMixture:
         for _ in range(size * 20):
             pair = self.cycles[self.rng.choices(self.names, self.weights)[0]].next()
             keys = {("g", pair.group), ("q", pair.query), ("p", pair.positive)}
+            if pair.negative:
+                keys.add(("p", pair.negative))
             if keys & seen:
                 continue
             seen |= keys
