@@ -31,6 +31,8 @@ def test_choose_negatives_takes_the_hardest_candidate_outside_group_and_margin()
     assert row == 3  # cos 10 deg = 0.985 >= 0.95 x 1.0 is skipped as a likely false negative; cos 40 deg = 0.77 is not
     assert choose_negatives(query, [0], pool, [{0, 1}], depth=3, max_ratio=0.95) == [None]  # only rows 0-2 considered
     assert choose_negatives(query, [0], pool, [{0, 1}], depth=5, max_ratio=0.999) == [2]
+    # a positive at cosine -0.5 (120 deg): a candidate at -0.49 (119.4 deg) is more similar and must not be chosen
+    assert choose_negatives(query, [0], unit(120, 119.4, 150), [{0}], depth=3, max_ratio=0.95) == [2]
 
 
 class ToyEmbedder:

@@ -21,7 +21,7 @@ from medeir.atomic import atomic_write
 from medeir.encode import Embedder
 from medeir.evaluation.beir_data import read_jsonl
 
-from .data import expand_files, pair_group
+from .data import PairFilter, expand_files, pair_group
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def choose_negatives(
     """For query i (row i, whose positive is pool row ``positive_index[i]``), the pool row of its negative, or None.
 
     Candidates are the ``depth`` pool rows most similar to the query, best first; rows in ``excluded[i]`` (the
-    positives of the query's group) and rows scoring ``max_ratio`` x the positive's similarity or more are skipped.
+    positives of the query's group) and rows scoring ``max_ratio`` x the positive's similarity or more (for a negative
+    similarity: within ``1 - max_ratio`` of its size below it, or more) are skipped.
     Vectors are L2-normalised, so the dot product is the cosine.
     """
     chosen: list[int | None] = []
@@ -51,7 +52,8 @@ def choose_negatives(
         sims = query_vectors[start : start + 1024] @ pool_vectors.T
         for row, ranked in enumerate(np.argsort(-sims, axis=1, kind="stable")[:, :depth]):
             i = start + row
-            ceiling = max_ratio * sims[row, positive_index[i]]
+            positive = sims[row, positive_index[i]]
+            ceiling = positive - (1 - max_ratio) * abs(positive)  # max_ratio x positive, and below it when negative
             chosen.append(next((int(c) for c in ranked if c not in excluded[i] and sims[row, c] < ceiling), None))
     return chosen
 
@@ -61,7 +63,7 @@ def mine_file(
     target: Path,
     queries: Embedder,
     passages: Embedder,
-    keep,
+    keep: PairFilter,
     depth: int,
     max_ratio: float,
 ) -> MiningStats:
