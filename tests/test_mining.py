@@ -115,3 +115,11 @@ def test_mixture_never_shows_a_passage_twice_in_one_batch():
         batch = PairMixture({"a": pairs}, {"a": 1.0}, seed=seed).batch(4)
         texts = [p.positive for p in batch] + [p.negative for p in batch]
         assert len(texts) == len(set(texts))
+
+
+def test_mine_negatives_reports_a_missing_model_folder(tmp_path):
+    write_gz(tmp_path / "data" / "train" / "medquad_pairs.jsonl.gz", [{"query": "q", "positive": "p"}])
+    args = ["mine-negatives", "--config", REPO / "configs" / "tiny.yaml", "--model", tmp_path / "no-model",
+            "--data", tmp_path / "data", "--output", tmp_path / "out"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 1 and "no-model" in result.output and "Traceback" not in result.output

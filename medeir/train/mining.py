@@ -80,6 +80,7 @@ def mine_file(
     group_rows: dict[str, set[int]] = {}
     for i in minable:
         group_rows.setdefault(pair_group(records[i]), set()).add(row_of[records[i]["positive"]])
+    negatives: list[int | None] = []
     if len(pool) > 1:
         pool_vectors = passages.encode_documents(pool, show_progress=True)
         texts = sorted({records[i]["query"] for i in minable})  # a question with many positives is embedded once
@@ -96,8 +97,6 @@ def mine_file(
         for i, row in zip(minable, negatives, strict=True):
             if row is not None:
                 records[i] = {**records[i], "negative": pool[row]}
-    else:
-        negatives = []
     mined = sum(row is not None for row in negatives)
     _write_jsonl(target, records)
     return MiningStats(records=len(records), mined=mined)
