@@ -38,10 +38,6 @@ def mine_command(
     ] = 0.95,
 ) -> None:
     """Add one mined hard negative to every query/positive record of a config's pair files (record order kept)."""
-    import json
-    from dataclasses import asdict
-
-    from medeir.atomic import atomic_write
     from medeir.train.mining import mine_negatives
     from medeir.train.settings import load_settings
 
@@ -57,14 +53,5 @@ def mine_command(
         depth=depth,
         max_ratio=max_ratio,
     )
-    report = {
-        "model": str(model),
-        "config": str(config),
-        "depth": depth,
-        "max_ratio": max_ratio,
-        "files": {name: asdict(s) for name, s in stats.items()},
-    }
-    with atomic_write(output / "mining.json") as handle:
-        handle.write(json.dumps(report, indent=2) + "\n")
     for name, s in stats.items():
         typer.echo(f"{name}: {s.mined} of {s.records} records got a negative")

@@ -12,7 +12,7 @@ import gzip
 import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +127,8 @@ def mine_negatives(
     batch_size: int = 64,
 ) -> dict[str, MiningStats]:
     """Mine one negative per record for every pair file (names or globs under ``data_dir``); each output lands at
-    the same relative path under ``output_dir``, so a run config can point its ``data_dir`` there."""
+    the same relative path under ``output_dir``, so a run config can point its ``data_dir`` there. ``mining.json``
+    there records the model, the settings and the counts."""
     from .tasks import holdout_filter
 
     if not 0 < max_ratio <= 1:
@@ -148,4 +149,16 @@ def mine_negatives(
             file, output_dir / relative, queries, passages, holdout_filter, depth, max_ratio
         )
         logger.info("%s: %s", relative, stats[str(relative)])
+    report = {
+        "model": str(model),
+        "data_dir": str(data_dir),
+        "query_max_length": query_max_length,
+        "passage_max_length": passage_max_length,
+        "depth": depth,
+        "max_ratio": max_ratio,
+        "files": {name: asdict(counts) for name, counts in stats.items()},
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(output_dir / "mining.json") as handle:
+        handle.write(json.dumps(report, indent=2) + "\n")
     return stats
