@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from .beir_data import document_text, read_jsonl, require_fields
+from .beir_data import read_corpus
 
 # a number with decimal or thousands separators ("0.46", "2,004"), or a word: letters or digits, possibly joined by
 # inner hyphens, slashes or apostrophes ("low-dose/short-term", "crohn's")
@@ -43,17 +43,15 @@ def degrade_beir(source: str | Path, output: str | Path) -> int:
         raise FileNotFoundError(f"not a BEIR folder (no corpus.jsonl): {source}")
     if output.resolve() == source.resolve():
         raise ValueError("the output folder must differ from the source folder")
+    documents = read_corpus(corpus)
     (output / "qrels").mkdir(parents=True, exist_ok=True)
-    count = 0
     with (output / "corpus.jsonl").open("w", encoding="utf-8") as writer:
-        for number, doc in read_jsonl(corpus):
-            require_fields(doc, ("_id", "text"), corpus, number)
-            writer.write(json.dumps({"_id": doc["_id"], "title": "", "text": degrade_text(document_text(doc))}) + "\n")
-            count += 1
+        for doc_id, text in documents.items():
+            writer.write(json.dumps({"_id": doc_id, "title": "", "text": degrade_text(text)}) + "\n")
     shutil.copyfile(source / "queries.jsonl", output / "queries.jsonl")
     for qrels in (source / "qrels").glob("*.tsv"):
         shutil.copyfile(qrels, output / "qrels" / qrels.name)
-    return count
+    return len(documents)
 
 
 if __name__ == "__main__":
