@@ -53,6 +53,13 @@ def library_versions() -> dict[str, str]:
     return {"sentence_transformers": sentence_transformers.__version__, **versions}
 
 
+def prompts_of(folder: str | Path) -> dict[str, str]:
+    """The query/document prompts of a model folder's ``config_sentence_transformers.json`` (empty where unset)."""
+    from .encode import read_prompts
+
+    return {**DEFAULT_PROMPTS, **read_prompts(folder)}
+
+
 def write_sentence_transformers_files(
     folder: str | Path, *, dim: int, max_seq_length: int, prompts: dict[str, str] | None = None
 ) -> None:
@@ -154,7 +161,7 @@ def write_model_folder(
 
 def average_models(sources: list[str | Path], output: str | Path, *, dtype: torch.dtype = torch.float32) -> Path:
     """Write the element-wise mean of the floating-point weights of ``sources`` (MedEIR model folders of one shape,
-    e.g. checkpoints of one run) as a model folder ``output``, with the first source's config and tokenizer.
+    e.g. checkpoints of one run) as a model folder ``output``, with the first source's config, tokenizer and prompts.
 
     Integer buffers are taken from the first source. ValueError when the folders' tensors do not match by name and
     shape."""
@@ -173,7 +180,7 @@ def average_models(sources: list[str | Path], output: str | Path, *, dtype: torc
                 raise ValueError(f"{source}: {name} is {found}, expected {tuple(tensor.shape)} as in {sources[0]}")
             tensor += other
     model.load_state_dict({name: t / len(sources) for name, t in total.items()}, strict=False)
-    return write_model_folder(model, load_tokenizer(sources[0]), output, dtype=dtype)
+    return write_model_folder(model, load_tokenizer(sources[0]), output, prompts=prompts_of(sources[0]), dtype=dtype)
 
 
 def refresh_root(
@@ -196,9 +203,7 @@ def refresh_root(
 
     source, root = Path(source), Path(root)
     if prompts is None:
-        st_config = source / "config_sentence_transformers.json"
-        if st_config.is_file():
-            prompts = json.loads(st_config.read_text(encoding="utf-8")).get("prompts")
+        prompts = prompts_of(source)
     model = MedEIRModel.from_pretrained(str(source), dtype=torch.float32).eval()
     tokenizer = load_tokenizer(source)
     with tempfile.TemporaryDirectory(prefix="medeir-stage-") as staging:

@@ -1,7 +1,8 @@
 """Average the weights of MedEIR model folders of one shape (a "model soup", e.g. two stages of one run).
 
 Usage: ``python scripts/average_weights.py runs/small/final runs/small-stage2/final --output runs/soup/final``.
-The result is a float32 model folder that ``medeir eval --model`` and ``medeir.hub.refresh_root`` take.
+The result is a float32 model folder, with the first folder's config, tokenizer and query/document prompts, that
+``medeir eval --model`` and ``medeir.hub.refresh_root`` take.
 """
 
 from __future__ import annotations

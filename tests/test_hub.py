@@ -10,7 +10,14 @@ from conftest import TINY_PROMPTS
 from safetensors import safe_open
 
 from medeir.encode import Embedder
-from medeir.hub import average_models, refresh_root, remove_weights, resolve_model_path, write_model_folder
+from medeir.hub import (
+    average_models,
+    refresh_root,
+    remove_weights,
+    resolve_model_path,
+    write_model_folder,
+    write_sentence_transformers_files,
+)
 from medeir.loading import DEFAULT_MODEL_PATH, load_model
 
 TEXTS = [
@@ -197,6 +204,13 @@ def test_average_models_is_the_mean_of_float_weights(tmp_path, tiny_model_and_to
         else:
             assert torch.equal(tensor, expected), name
     assert (tmp_path / "avg" / "tokenizer.json").is_file()
+    assert read_json(tmp_path / "avg" / "config_sentence_transformers.json")["prompts"] == {"query": "",
+                                                                                           "document": ""}
+    tokenizer.save_pretrained(folders[1])
+    write_sentence_transformers_files(folders[1], dim=model.config.hidden_size, max_seq_length=64,
+                                      prompts=TINY_PROMPTS)
+    reordered = average_models(folders[::-1], tmp_path / "avg2")  # the first folder's prompts are kept
+    assert read_json(reordered / "config_sentence_transformers.json")["prompts"] == TINY_PROMPTS
 
     smaller = MedEIRModel(type(model.config)(**{**model.config.to_dict(), "intermediate_size": 16}))
     smaller.save_pretrained(tmp_path / "c")

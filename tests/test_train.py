@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoTokenizer
@@ -228,6 +229,9 @@ def test_contrastive_stage_trains_checkpoints_and_resumes(data_dir, tmp_path):
     assert latest_checkpoint(out).name == "checkpoint-3"
     # the saved tokenizer is the loaded one, not one left in the truncation/padding state training used
     assert json.loads((final / "tokenizer.json").read_text())["truncation"] is None
+    # an embedding model folder: sentence-transformers files with the (here empty) prompts it was trained with
+    assert json.loads((final / "config_sentence_transformers.json").read_text())["prompts"] == {"query": "",
+                                                                                                 "document": ""}
     # resume: extend the run to 7 steps; it must start from the checkpoint at step 3
     more = tiny_settings(data_dir, out, "contrastive.steps=7", "save_every=3")
     run(more)
@@ -323,6 +327,33 @@ def test_mlm_stage_follows_curriculum_and_lowers_loss(data_dir, tmp_path):
 
     model = AutoModelForMaskedLM.from_pretrained(str(final), trust_remote_code=True)
     assert model.config.vocab_size == AutoTokenizer.from_pretrained(str(final)).vocab_size
+    assert not (final / "modules.json").exists()  # an MLM folder is no sentence-embedding model
+
+
+def test_prompts_are_trained_with_and_saved_for_inference(data_dir, tmp_path, tokenizer):
+    """contrastive.query_prompt / passage_prompt: the loss embeds prompt + text, graded pairs with the query prompt,
+    and the run's folders carry the prompts, so the Embedder reproduces the training embeddings at inference."""
+    from medeir.encode import Embedder
+    from modeling_medeir import MedEIRModel
+
+    out = tmp_path / "run"
+    prompts = ['contrastive.query_prompt="query: "', 'contrastive.passage_prompt="passage: "']
+    settings = tiny_settings(data_dir, out, "contrastive.steps=3", "save_every=2", *prompts)
+    final = run(settings)
+    for folder in (final, latest_checkpoint(out)):
+        saved = json.loads((folder / "config_sentence_transformers.json").read_text())["prompts"]
+        assert saved == {"query": "query: ", "document": "passage: "}
+    task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+    model = MedEIRModel.from_pretrained(str(final)).eval()
+    texts = ["what treats condition 3?", "drug 3 treats condition 3."]
+    with torch.no_grad():
+        trained_q = torch.nn.functional.normalize(task.embed_queries(model, texts), dim=-1).numpy()
+        trained_p = torch.nn.functional.normalize(task.embed_passages(model, texts), dim=-1).numpy()
+        plain = torch.nn.functional.normalize(task.embed(model, texts, 16), dim=-1).numpy()
+    embedder = Embedder(final, device="cpu")
+    np.testing.assert_allclose(embedder.encode_queries(texts), trained_q, atol=1e-5)
+    np.testing.assert_allclose(embedder.encode_documents(texts), trained_p, atol=1e-5)
+    assert np.abs(trained_q - plain).max() > 1e-3 and np.abs(trained_q - trained_p).max() > 1e-3
 
 
 RUN_CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name != "tokenizer.yaml")  # not a run config

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..hub import write_sentence_transformers_files
 from ..loading import load_tokenizer
 from .settings import RunSettings, settings_dict
 from .tasks import TASKS
@@ -59,21 +60,28 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_clean_tokenizer(settings: RunSettings, folder: Path) -> None:
-    """Copy the run's tokenizer as loaded, not as used: a tokenizer that has been called with truncation/padding
-    would save that state (e.g. max_length 128) into tokenizer.json."""
+def save_model_folder(model, settings: RunSettings, folder: Path, prompts: dict[str, str] | None) -> None:
+    """Weights as safetensors shards under ``max_shard_size``, the run's tokenizer as loaded (not as used: a tokenizer
+    that has been called with truncation/padding would save that state, e.g. max_length 128, into tokenizer.json), and,
+    for an embedding model (``prompts`` not None), the sentence-transformers files with the prompts it was trained
+    with, which ``medeir eval``, mining and ``refresh_root`` read."""
+    model.save_pretrained(folder, max_shard_size=settings.max_shard_size)
     load_tokenizer(settings.model.tokenizer).save_pretrained(folder)
+    if prompts is not None:
+        config = model.config
+        write_sentence_transformers_files(
+            folder, dim=config.hidden_size, max_seq_length=config.max_position_embeddings, prompts=prompts
+        )
 
 
-def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSettings, step: int) -> Path:
-    """Weights as safetensors shards under ``max_shard_size`` + optimizer/scheduler state + trainer_state.json."""
+def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSettings, step: int,
+                    prompts: dict[str, str] | None) -> Path:
+    """The model folder (``save_model_folder``) + optimizer/scheduler state + trainer_state.json."""
     output_dir = Path(settings.output_dir)
     folder = output_dir / f"{CHECKPOINT_PREFIX}{step}"
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
-        unwrapped.save_pretrained(folder, max_shard_size=settings.max_shard_size)
-        save_clean_tokenizer(settings, folder)
+        save_model_folder(accelerator.unwrap_model(model), settings, folder, prompts)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, folder / "optimizer.pt")
         state = {"step": step, "settings": settings_dict(settings)}
         (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
@@ -148,7 +156,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
             running = 0.0
         out_of_time = time.monotonic() > deadline
         if step % settings.save_every == 0 or out_of_time:
-            save_checkpoint(accelerator, model, optimizer, scheduler, settings, step)
+            save_checkpoint(accelerator, model, optimizer, scheduler, settings, step, task.prompts)
         if out_of_time:
             accelerator.print(f"time limit reached at step {step}; resume by running the same command again")
             break
@@ -158,9 +166,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     if step >= total:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            encoder = accelerator.unwrap_model(model)
-            encoder.save_pretrained(final, max_shard_size=settings.max_shard_size)
-            save_clean_tokenizer(settings, final)
+            save_model_folder(accelerator.unwrap_model(model), settings, final, task.prompts)
     return final
 
 

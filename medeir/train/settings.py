@@ -56,6 +56,10 @@ class ContrastiveSettings:
     graded_pair_files: tuple[str, ...] = ()
     graded_pairs_per_batch: int = 0
     graded_weight: float = 1.0
+    # text put before every query (and both sentences of a graded pair: symmetric inputs are embedded as queries) and
+    # before every positive and negative passage; saved as the model folder's query/document prompts
+    query_prompt: str = ""
+    passage_prompt: str = ""
 
 
 @dataclass(frozen=True)

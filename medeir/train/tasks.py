@@ -41,6 +41,7 @@ class MLMTask:
     """Masked-language modelling on packed rows; the sequence length follows the curriculum's phases."""
 
     model_class = "MedEIRForMaskedLM"
+    prompts = None  # an MLM folder is no embedding model: no sentence-transformers files
 
     def __init__(self, settings: RunSettings, tokenizer, device: torch.device):
         self.settings = settings.mlm
@@ -159,20 +160,31 @@ class ContrastiveTask:
         )
         return embeddings.to(self.device)
 
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The query/document prompts the student was trained with (written beside its weights)."""
+        return {"query": self.settings.query_prompt, "document": self.settings.passage_prompt}
+
+    def embed_queries(self, model, texts: list[str]) -> torch.Tensor:
+        return self.embed(model, [self.settings.query_prompt + t for t in texts], self.settings.query_max_length)
+
+    def embed_passages(self, model, texts: list[str]) -> torch.Tensor:
+        return self.embed(model, [self.settings.passage_prompt + t for t in texts], self.settings.passage_max_length)
+
     def loss(self, model, step: int) -> torch.Tensor:
         s = self.settings
         pairs = self.mixture.batch(s.batch_size)
         queries = [p.query for p in pairs]
         passages = [p.positive for p in pairs]
         negatives = [p.negative for p in pairs if p.negative]
-        q = self.embed(model, queries, s.query_max_length)
-        p = self.embed(model, passages, s.passage_max_length)
-        n = self.embed(model, negatives, s.passage_max_length) if negatives else None
+        q = self.embed_queries(model, queries)
+        p = self.embed_passages(model, passages)
+        n = self.embed_passages(model, negatives) if negatives else None
         loss = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
         if self.graded is not None:
             graded = self.graded.batch(s.graded_pairs_per_batch)
-            first = self.embed(model, [g.first for g in graded], s.query_max_length)
-            second = self.embed(model, [g.second for g in graded], s.query_max_length)
+            first = self.embed_queries(model, [g.first for g in graded])
+            second = self.embed_queries(model, [g.second for g in graded])
             scores = torch.tensor([g.score for g in graded])
             loss = loss + s.graded_weight * graded_similarity_loss(first, second, scores, s.scale)
         if self.teacher is None:
@@ -188,7 +200,7 @@ class ContrastiveTask:
             students, teachers = [q, p], [t_q, t_p]
             if self.texts is not None:
                 extra = self.texts.sample(s.distill_texts_per_batch)
-                students.append(self.embed(model, extra, s.passage_max_length))
+                students.append(self.embed_passages(model, extra))
                 teachers.append(self.teacher_embed(extra))
             distill = embedding_distillation_loss(torch.cat(students), torch.cat(teachers))
             loss = loss + s.distill_weight * distill
