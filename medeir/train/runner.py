@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..hub import write_sentence_transformers_files
+from ..hub import write_model_folder
 from ..loading import load_tokenizer
 from .settings import RunSettings, settings_dict
 from .tasks import TASKS
@@ -61,17 +61,18 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
 
 
 def save_model_folder(model, settings: RunSettings, folder: Path, prompts: dict[str, str] | None) -> None:
-    """Weights as safetensors shards under ``max_shard_size``, the run's tokenizer as loaded (not as used: a tokenizer
-    that has been called with truncation/padding would save that state, e.g. max_length 128, into tokenizer.json), and,
-    for an embedding model (``prompts`` not None), the sentence-transformers files with the prompts it was trained
-    with, which ``medeir eval``, mining and ``refresh_root`` read."""
-    model.save_pretrained(folder, max_shard_size=settings.max_shard_size)
-    load_tokenizer(settings.model.tokenizer).save_pretrained(folder)
+    """The model with the run's tokenizer as loaded, not as used (a tokenizer that has been called with
+    truncation/padding would save that state, e.g. max_length 128, into tokenizer.json). An embedding model
+    (``prompts`` not None) is written as a complete Hub folder in float32 by ``medeir.hub.write_model_folder``, with
+    the prompts it was trained with, which ``medeir eval``, mining and ``refresh_root`` read; an MLM model as plain
+    ``save_pretrained`` shards."""
+    tokenizer = load_tokenizer(settings.model.tokenizer)
     if prompts is not None:
-        config = model.config
-        write_sentence_transformers_files(
-            folder, dim=config.hidden_size, max_seq_length=config.max_position_embeddings, prompts=prompts
-        )
+        write_model_folder(model, tokenizer, folder, prompts=prompts, dtype=torch.float32,
+                           max_shard_size=settings.max_shard_size)
+        return
+    model.save_pretrained(folder, max_shard_size=settings.max_shard_size)
+    tokenizer.save_pretrained(folder)
 
 
 def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSettings, step: int,
