@@ -138,7 +138,9 @@ def embed(
         path_option("--output", "-o", text="Output .npy (+ .ids.json), .jsonl or .parquet. Default: INPUT with .npy."),
     ] = None,
     field: Annotated[str, typer.Option(help="JSON-lines field / CSV column holding the text.")] = "text",
-    id_field: Annotated[str | None, typer.Option(help="Field / column holding ids. Default: line numbers.")] = None,
+    id_field: Annotated[
+        str | None, typer.Option(help="Field / column holding ids (every record needs one). Default: line numbers.")
+    ] = None,
     prompt: Annotated[Prompt, typer.Option(help="Which of the model's prompts to prepend.")] = Prompt.document,
     model: ModelOption = None,
     device: DeviceOption = "auto",
@@ -164,7 +166,10 @@ def index(
     docs: Annotated[Path, path_argument("A folder of .txt/.md files (one document each) or a .jsonl file.")],
     index_dir: Annotated[Path, path_option("--index", "-i", text="Index folder (created, or added to).")],
     text_field: Annotated[str, typer.Option(help="JSON-lines field holding the text.")] = "text",
-    id_field: Annotated[str, typer.Option(help="JSON-lines field holding the id (else: line number).")] = "id",
+    id_field: Annotated[
+        str | None,
+        typer.Option(help="JSON-lines field holding the id (every record needs one). Default: 'id', else FILE:LINE."),
+    ] = None,
     title_field: Annotated[str, typer.Option(help="JSON-lines field holding the title (optional).")] = "title",
     model: ModelOption = None,
     device: DeviceOption = "auto",

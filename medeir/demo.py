@@ -1,7 +1,7 @@
 """``medeir demo``: semantic search over a bundled sample of MedQuAD answers with the shipped model.
 
 The index is cached (default ``$XDG_CACHE_HOME/medeir/demo-index``, else ``~/.cache/medeir/demo-index``) and rebuilt
-only when the corpus or the model weights change.
+only when the corpus or the model (weights, tokenizer or prompts) change.
 """
 
 from __future__ import annotations

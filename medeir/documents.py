@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,16 +80,39 @@ def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     return header, rows
 
 
-def _records(path: Path, field: str, id_field: str | None) -> list[tuple[str, int, dict]]:
-    """``(id, line, record)`` for every JSON-lines record or CSV row; the id defaults to the line number."""
+def _id(record: dict, name: str, path: Path, number: int, required: bool) -> str | None:
+    """The id in field ``name`` as a string; None where the field is absent and not ``required``."""
+    value = record.get(name)
+    if value is None:
+        if required:
+            fields = ", ".join(sorted(record)) or "none"
+            raise ValueError(f"{path}:{number}: no value for id field {name!r} (fields: {fields})")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{path}:{number}: id field {name!r} is {type(value).__name__}, expected a string or integer")
+    if not str(value).strip():
+        raise ValueError(f"{path}:{number}: id field {name!r} is empty")
+    return str(value)
+
+
+def _records(
+    path: Path, field: str, id_field: str | None, *, id_required: bool, default_id: Callable[[int], str]
+) -> list[tuple[str, int, dict]]:
+    """``(id, line, record)`` for every JSON-lines record or CSV row. The id is ``id_field``'s value; where that field
+    is absent (an error if ``id_required``), ``default_id(line)``."""
     if path.suffix in CSV_SUFFIXES:
         header, rows = _csv_rows(path)
-        if field not in header:
-            raise ValueError(f"{path}:1: no column {field!r} (columns: {', '.join(header) or 'none'})")
+        for name in (field, id_field if id_required else None):
+            if name is not None and name not in header:
+                raise ValueError(f"{path}:1: no column {name!r} (columns: {', '.join(header) or 'none'})")
         items = rows
     else:
         items = list(read_jsonl(path))
-    return [(str(r[id_field]) if id_field and id_field in r else str(n), n, r) for n, r in items]
+    records = []
+    for number, record in items:
+        id_ = _id(record, id_field, path, number, id_required) if id_field else None
+        records.append((default_id(number) if id_ is None else id_, number, record))
+    return records
 
 
 def check_unique(ids: list[str], lines: list[int], path: Path) -> None:
@@ -103,12 +127,12 @@ def check_unique(ids: list[str], lines: list[int], path: Path) -> None:
 def read_texts(path: str | Path, *, field: str = "text", id_field: str | None = None) -> tuple[list[str], list[str]]:
     """``(ids, texts)`` from a text file (one text per non-blank line), JSON lines or CSV/TSV.
 
-    Ids come from ``id_field`` when given and present, else from the line number. An input without any text is an
-    error.
+    Ids are the line numbers, or, when ``id_field`` is given, that field's value, which every record must have. An
+    input without any text is an error.
     """
     path = existing_path(path)
     if path.suffix in JSONL_SUFFIXES or path.suffix in CSV_SUFFIXES:
-        records = _records(path, field, id_field)
+        records = _records(path, field, id_field, id_required=id_field is not None, default_id=str)
         ids, lines, texts = [], [], []
         for id_, line, record in records:
             ids.append(id_)
@@ -139,9 +163,11 @@ def _folder_documents(folder: Path) -> list[Document]:
     return documents
 
 
-def _record_documents(path: Path, text_field: str, id_field: str, title_field: str) -> list[Document]:
+def _record_documents(path: Path, text_field: str, id_field: str | None, title_field: str) -> list[Document]:
     documents, lines = [], []
-    for id_, line, record in _records(path, text_field, id_field):
+    records = _records(path, text_field, id_field or "id", id_required=id_field is not None,
+                       default_id=lambda line: f"{path.name}:{line}")
+    for id_, line, record in records:
         title = record.get(title_field)
         source = record.get("source")
         documents.append(
@@ -158,12 +184,14 @@ def _record_documents(path: Path, text_field: str, id_field: str, title_field: s
 
 
 def load_documents(
-    path: str | Path, *, text_field: str = "text", id_field: str = "id", title_field: str = "title"
+    path: str | Path, *, text_field: str = "text", id_field: str | None = None, title_field: str = "title"
 ) -> list[Document]:
     """Documents from a folder of .txt/.md files (id and source = relative path) or a JSON-lines/CSV file.
 
-    JSON lines: ``text_field`` is required; ``id_field`` (else the line number), ``title_field`` and ``source`` (else
-    ``file:line``) are optional. Blank documents are skipped with a warning; none left is an error.
+    JSON lines: ``text_field`` is required. The id is ``id_field``'s value, which every record must then have; without
+    ``id_field``, the ``id`` field where present, else ``file:line`` (so files without ids do not share ids).
+    ``title_field`` and ``source`` (else ``file:line``) are optional. Blank documents are skipped with a warning; none
+    left is an error.
     """
     path = existing_path(path)
     if path.is_dir():

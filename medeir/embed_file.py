@@ -58,6 +58,9 @@ def write_embeddings(output: str | Path, ids: list[str], embeddings: np.ndarray)
         raise ValueError(f"{len(ids)} ids for {len(embeddings)} embeddings")
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     if output.suffix == ".npy":
+        # Two files cannot be replaced at once: drop the old ids first, so that a run stopped between the two writes
+        # leaves vectors without ids (an error to use) rather than beside another run's ids.
+        ids_path(output).unlink(missing_ok=True)
         with atomic_write(output, "wb") as handle:
             np.save(handle, embeddings)
         with atomic_write(ids_path(output)) as handle:

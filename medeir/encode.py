@@ -109,8 +109,10 @@ class Embedder:
         return self.encode(texts, prompt_name="document", **kwargs)
 
     def _warn_if_truncated(self, texts: list[str], prefix: str) -> None:
-        # Only texts long enough in characters can exceed the limit; counting their tokens is cheap.
-        suspects = [prefix + t for t in texts if len(prefix) + len(t) > self.max_length]
+        # Every token but the special ones covers at least one character, so only texts with more characters than the
+        # limit leaves for them can exceed it; counting their tokens is cheap.
+        budget = self.max_length - self.tokenizer.num_special_tokens_to_add()
+        suspects = [prefix + t for t in texts if len(prefix) + len(t) > budget]
         if not suspects:
             return
         lengths = [len(ids) for ids in self.tokenizer(suspects, add_special_tokens=True)["input_ids"]]

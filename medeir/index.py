@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,14 +28,19 @@ import numpy as np
 
 from .atomic import TEMP_SUFFIX, atomic_write
 from .documents import Document
-from .encode import Embedder
+from .encode import Embedder, read_prompts
 from .evaluation.beir_data import read_jsonl
+from .loading import TOKENIZER_FILES
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "medeir-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# Files save_index removes after its commit: earlier generations' data files and the temporary files of interrupted
+# writes of them or of the manifest (``.<name>.<random>.tmp``, see medeir.atomic). Nothing else in the folder.
+_DATA_FILE = r"(embeddings-[0-9a-f]{12}\.npy|metadata-[0-9a-f]{12}\.jsonl)"
+STALE_FILE = re.compile(rf"{_DATA_FILE}|\.({_DATA_FILE}|{re.escape(MANIFEST)})\..+{re.escape(TEMP_SUFFIX)}")
 DEFAULT_OVERLAP = 64  # tokens shared by consecutive chunks of a document longer than the context
 
 
@@ -105,11 +111,15 @@ def file_sha256(path: Path) -> str:
 
 
 def model_fingerprint(path: str | Path) -> str:
-    """sha256 over a model folder's config.json and weight files: changes whenever the model's outputs can."""
+    """sha256 over what decides a model folder's embeddings: config.json, the weight files, the tokenizer files and the
+    query/document prompts. It changes whenever the model's outputs can."""
     path = Path(path)
     digest = hashlib.sha256()
-    for file in [path / "config.json", *sorted(path.glob("*.safetensors"))]:
+    files = [path / "config.json", *sorted(path.glob("*.safetensors"))]
+    files += [path / name for name in TOKENIZER_FILES if (path / name).is_file()]
+    for file in files:
         digest.update(file.name.encode() + file_sha256(file).encode())
+    digest.update(json.dumps(read_prompts(path), sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -148,10 +158,11 @@ def chunk_documents(documents: list[Document], embedder: Embedder, overlap: int)
         budget = embedder.max_length - reserved
         if doc.title:
             budget -= len(tokenizer(doc.title, add_special_tokens=False)["input_ids"])
-        if budget <= overlap:
+        too_long = budget <= 0 or len(tokenizer(doc.text, add_special_tokens=False)["input_ids"]) > budget
+        if budget <= overlap and too_long:  # only a document that must be split needs room for the overlap
             raise ValueError(
                 f"document {doc.id!r} ({doc.source}): its title leaves {max(budget, 0)} of {embedder.max_length} "
-                f"tokens for text, not more than the overlap ({overlap})"
+                f"tokens for text, too few to split it into chunks overlapping by {overlap}"
             )
         pieces = split_text(doc.text, tokenizer, budget, overlap)
         for i, piece in enumerate(pieces):
@@ -218,8 +229,7 @@ def save_index(index: VectorIndex, index_dir: str | Path) -> None:
         json.dump(index.manifest, handle, indent=2)
         handle.write("\n")
     for path in index_dir.iterdir():
-        data_file = path.name.startswith(("embeddings-", "metadata-")) and path.name not in files.values()
-        if data_file or (path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)):
+        if path.name not in files.values() and STALE_FILE.fullmatch(path.name) and path.is_file():
             path.unlink()
 
 
@@ -310,7 +320,10 @@ class Searcher:
         if self.embedder.dim != self.index.dim:
             raise ValueError(f"{index_dir} holds {self.index.dim}-d vectors but {model} makes {self.embedder.dim}-d")
         if model_fingerprint(self.embedder.path) != self.index.manifest["model_fingerprint"]:
-            logger.warning("%s was built with different model weights: rebuild it for meaningful scores", index_dir)
+            logger.warning(
+                "%s was built with a different model (weights, tokenizer or prompts): rebuild it for meaningful scores",
+                index_dir,
+            )
 
     def search(self, question: str, top_k: int = 5) -> list[Hit]:
         if not isinstance(question, str) or not question.strip():

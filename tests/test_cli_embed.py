@@ -10,6 +10,7 @@ from eval_helpers import make_tiny_medeir
 from typer.testing import CliRunner
 
 from medeir.cli import app
+from medeir.embed_file import ids_path, write_embeddings
 from medeir.encode import Embedder
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -88,14 +89,29 @@ def test_unsupported_output_type_and_missing_output_folder(tmp_path, tiny_folder
     assert result.exit_code == 1 and result.stderr == f"error: {tmp_path / 'nowhere'}: output folder does not exist\n"
 
 
+def test_an_interrupted_npy_write_never_leaves_the_previous_ids(tmp_path, monkeypatch):
+    output = tmp_path / "out.npy"
+    write_embeddings(output, ["a", "b"], np.eye(2, dtype=np.float32))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated kill between the .npy and the .ids.json")
+
+    monkeypatch.setattr("medeir.embed_file.json.dump", crash)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        write_embeddings(output, ["c", "d"], np.ones((2, 2), dtype=np.float32))
+    assert np.load(output).tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert not ids_path(output).exists()  # no ids rather than the previous run's ids
+
+
 def test_max_length_truncates_with_a_warning(tmp_path, tiny_folder):
     source = tmp_path / "in.txt"
     long_text = "insulin " * 20
-    source.write_text(f"{long_text}\nshort\n", encoding="utf-8")
+    seven_tokens = "a,b,c,d"  # 7 characters, 7 tokens + [CLS] and [SEP]: over 8 tokens although under 8 characters
+    source.write_text(f"{long_text}\nshort\n{seven_tokens}\n", encoding="utf-8")
     result = run("embed", source, "--max-length", "8", "--model", tiny_folder, "--device", "cpu")
     assert result.exit_code == 0, result.output
-    assert "warning: 1 text(s) exceed 8 tokens and were truncated" in result.stderr
-    expected = Embedder(tiny_folder, device="cpu", max_length=8).encode_documents([long_text, "short"])
+    assert "warning: 2 text(s) exceed 8 tokens and were truncated" in result.stderr
+    expected = Embedder(tiny_folder, device="cpu", max_length=8).encode_documents([long_text, "short", seven_tokens])
     np.testing.assert_allclose(np.load(tmp_path / "in.npy"), expected, atol=1e-5)
     assert run("embed", source, "--max-length", "500", "--model", tiny_folder).stderr == \
         "error: max_length must be in [1, 128], got 500\n"

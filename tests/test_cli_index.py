@@ -73,6 +73,17 @@ def test_indexing_jsonl_again_adds_and_replaces(tmp_path, tiny_folder):
     assert records["y"]["source"] == "a.jsonl:2"
 
 
+def test_files_without_ids_do_not_replace_each_other(tmp_path, tiny_folder):
+    """Without an id field, a record's id is FILE:LINE, so line 1 of one file does not replace line 1 of another."""
+    index_dir = tmp_path / "idx"
+    for name, text in (("a.jsonl", "asthma inhaler"), ("b.jsonl", "broken wrist")):
+        (tmp_path / name).write_text(json.dumps({"text": text}) + "\n")
+        result = run("index", tmp_path / name, "--index", index_dir, "--model", tiny_folder)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("indexed 1 new and 0 replaced documents")
+    assert sorted(r["doc_id"] for r in load_index(index_dir).records) == ["a.jsonl:1", "b.jsonl:1"]
+
+
 def test_interactive_search_answers_each_line_until_an_empty_one(tmp_path, tiny_folder, corpus):
     index_dir = tmp_path / "idx"
     assert run("index", corpus, "--index", index_dir, "--model", tiny_folder).exit_code == 0

@@ -26,6 +26,29 @@ def test_jsonl_field_and_id_field_are_selectable(tmp_path):
     assert read_texts(path, field="body") == (["1", "2"], ["alpha", "beta"])
 
 
+@pytest.mark.parametrize(
+    ("record", "error"),
+    [
+        ({"body": "beta"}, r"in\.jsonl:2: no value for id field 'doc' \(fields: body\)"),
+        ({"doc": None, "body": "beta"}, r"in\.jsonl:2: no value for id field 'doc'"),
+        ({"doc": [1], "body": "beta"}, r"in\.jsonl:2: id field 'doc' is list, expected a string or integer"),
+        ({"doc": True, "body": "beta"}, r"in\.jsonl:2: id field 'doc' is bool"),
+        ({"doc": " ", "body": "beta"}, r"in\.jsonl:2: id field 'doc' is empty"),
+    ],
+)
+def test_a_named_id_field_is_required_in_every_record(tmp_path, record, error):
+    """A misspelt or partly missing --id-field must not fall back to line numbers (ids would silently mismatch)."""
+    path = write_jsonl(tmp_path / "in.jsonl", [{"doc": "a", "body": "alpha"}, record])
+    with pytest.raises(ValueError, match=error):
+        read_texts(path, field="body", id_field="doc")
+    with pytest.raises(ValueError, match=error):
+        load_documents(path, text_field="body", id_field="doc")
+    csv_path = tmp_path / "in.csv"
+    csv_path.write_text("key,text\nk1,alpha\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"in\.csv:1: no column 'id' \(columns: key, text\)"):
+        read_texts(csv_path, id_field="id")
+
+
 def test_csv_and_tsv_read_the_named_column_with_line_numbers(tmp_path):
     csv_path = tmp_path / "in.csv"
     csv_path.write_text('id,text\nx1,"a, quoted\nmultiline text"\nx2,plain\n', encoding="utf-8")
@@ -109,7 +132,7 @@ def test_jsonl_documents_with_title_source_and_fallbacks(tmp_path):
     first = {"id": "d1", "title": "Asthma", "text": "Inhaled steroids.", "source": "nhs"}
     path = write_jsonl(tmp_path / "kb.jsonl", [first, {"text": "No id or title."}])
     assert load_documents(path) == [Document("d1", "Inhaled steroids.", "Asthma", "nhs"),
-                                    Document("2", "No id or title.", "", "kb.jsonl:2")]
+                                    Document("kb.jsonl:2", "No id or title.", "", "kb.jsonl:2")]
     write_jsonl(path, [{"_id": "b", "heading": "H", "body": "Custom fields."}])
     assert load_documents(path, text_field="body", id_field="_id", title_field="heading") == [
         Document("b", "Custom fields.", "H", "kb.jsonl:1")]

@@ -130,6 +130,15 @@ def test_long_documents_are_split_only_beyond_the_context(tmp_path, embedder, si
     assert long_chunks[-1]["text"].endswith(single_token_words[299])
 
 
+def test_a_long_title_is_an_error_only_for_a_document_that_must_be_split(tmp_path, embedder, single_token_words):
+    title = " ".join(single_token_words[:100])  # leaves 128 - 2 special - prompt - 100 < 32 (overlap) tokens
+    folder = tmp_path / "idx"
+    add_documents([Document("fits", "short text", title=title)], folder, embedder=embedder)
+    assert load_index(folder).records[0]["chunks"] == 1
+    with pytest.raises(ValueError, match=r"document 'long' \(\): its title leaves \d+ of 128 tokens for text, too few"):
+        add_documents([Document("long", " ".join(single_token_words[:60]), title=title)], folder, embedder=embedder)
+
+
 def test_an_index_keeps_its_model_and_chunking(tmp_path, embedder, tiny_folder):
     folder = tmp_path / "idx"
     add_documents([Document("a", "text")], folder, embedder=embedder)
@@ -140,6 +149,39 @@ def test_an_index_keeps_its_model_and_chunking(tmp_path, embedder, tiny_folder):
                                                                                    '"hidden_dropout_prob": 0.2'))
     with pytest.raises(ValueError, match="was built with another model"):
         add_documents([Document("b", "text")], folder, model=other, device="cpu")
+
+
+@pytest.mark.parametrize("change", ["prompts", "tokenizer"])
+def test_the_fingerprint_covers_prompts_and_tokenizer(tmp_path, embedder, tiny_folder, change):
+    """Same weights, different prompts or tokenizer settings: different embeddings, so a different model."""
+    folder = tmp_path / "idx"
+    add_documents([Document("a", "text")], folder, embedder=embedder)
+    other = make_tiny_medeir(tmp_path / "other")
+    assert model_fingerprint(other) == model_fingerprint(tiny_folder)
+    if change == "prompts":
+        (other / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"document": "doc: "}}))
+    else:
+        config = json.loads((other / "tokenizer_config.json").read_text())
+        (other / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    texts = ["Text"]
+    assert not np.allclose(Embedder(other, device="cpu").encode_documents(texts), embedder.encode_documents(texts))
+    with pytest.raises(ValueError, match="was built with another model"):
+        add_documents([Document("b", "text")], folder, model=other, device="cpu")
+
+
+def test_saving_removes_only_the_index_own_stale_files(tmp_path, embedder):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    foreign = [folder / name for name in ("metadata-schema.json", ".notes.tmp", "embeddings-0123456789ab.npy.bak")]
+    for file in foreign:
+        file.write_text("not the index's")
+    (folder / "embeddings-old").mkdir()
+    add_documents([Document("a", "one")], folder, embedder=embedder)
+    first = read_manifest(folder)["files"]
+    add_documents([Document("b", "two")], folder, embedder=embedder)
+    assert not any((folder / name).exists() for name in first.values())
+    assert all(file.read_text() == "not the index's" for file in foreign) and (folder / "embeddings-old").is_dir()
+    assert load_index(folder).manifest["documents"] == 2
 
 
 def test_vector_index_search_ranks_by_cosine_and_returns_the_best_chunk_per_document():
