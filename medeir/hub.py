@@ -98,10 +98,10 @@ def write_sentence_transformers_files(
     )
 
 
-def half_precision_state_dict(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """The model's saved tensors cast to ``dtype``; ValueError naming a tensor whose values do not fit."""
+def half_precision_state_dict(state_dict: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """``state_dict``'s tensors cast to ``dtype``; ValueError naming a tensor whose values do not fit."""
     state = {}
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state_dict.items():
         if tensor.is_floating_point():
             limit = torch.finfo(dtype).max
             peak = float(tensor.detach().abs().max()) if tensor.numel() else 0.0
@@ -120,6 +120,7 @@ def write_model_folder(
     prompts: dict[str, str] | None = None,
     dtype: torch.dtype = torch.float16,
     max_shard_size: str | int = "15MB",
+    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write ``model`` (a ``MedEIRModel``) and ``tokenizer`` as a Hub model folder that loads with
     ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` and ``SentenceTransformer(folder,
@@ -128,13 +129,15 @@ def write_model_folder(
     Weights are stored in ``dtype`` (half precision by default) in shards of at most ``max_shard_size``; config.json
     keeps ``"dtype": "float32"`` so that loading without a dtype gives float32. Stale weight files in ``folder`` are
     removed first. A single tensor larger than the shard size still gets a file of its own: such files are logged.
+    ``state_dict`` (default: the model's own) supplies the weights, e.g. the full weights gathered from a sharded
+    (FSDP) training run.
     """
     if type(model).__name__ != "MedEIRModel":
         raise TypeError(f"expected a MedEIRModel (the encoder), got {type(model).__name__}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     remove_weights(folder)
-    state = half_precision_state_dict(model, dtype)
+    state = half_precision_state_dict(model.state_dict() if state_dict is None else state_dict, dtype)
     model.save_pretrained(folder, state_dict=state, max_shard_size=max_shard_size)
     config_file = folder / "config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))

@@ -50,12 +50,12 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, '| tra
 
 step mlm 140 python3 -m medeir train mlm --config configs/small-scratch-mlm.yaml --set data_dir="$DATA" "${MLM[@]}"
 INIT=runs/scratch-mlm/final
-[ -d "$INIT" ] || INIT=$(ls -d runs/scratch-mlm/checkpoint-* 2>/dev/null | sort -V | tail -1)
+[ -d "$INIT" ] || INIT=$(ls -d runs/scratch-mlm/checkpoint-[0-9]* 2>/dev/null | grep -v "\.tmp$" | sort -V | tail -1)
 INIT=${INIT:-missing-mlm-output}  # never empty: an empty --model would evaluate the shipped model instead
 step contrastive 110 python3 -m medeir train contrastive --config configs/small-scratch-contrastive.yaml \
     --set data_dir="$DATA" --set model.init="$INIT" "${PAIRS[@]}"
 MODEL=runs/scratch-contrastive/final
-[ -d "$MODEL" ] || MODEL=$(ls -d runs/scratch-contrastive/checkpoint-* 2>/dev/null | sort -V | tail -1)
+[ -d "$MODEL" ] || MODEL=$(ls -d runs/scratch-contrastive/checkpoint-[0-9]* 2>/dev/null | grep -v "\.tmp$" | sort -V | tail -1)
 if [ -n "$MODEL" ]; then  # a model folder with fp16 weights (medeir.hub), xz-compressed, in parts under 16 MB
     python3 -c "import sys; from medeir.hub import write_model_folder; from medeir.loading import load_tokenizer
 from modeling_medeir import MedEIRModel

@@ -22,7 +22,7 @@ def app():
 
 def test_eval_then_eval_card(app, tmp_path):
     model = make_tiny_medeir(tmp_path / "tiny-model")
-    beir = write_beir(tmp_path / "mini", CORPUS, QUERIES, ["q1\td1\t1\n", "q2\td2\t1\n"])
+    beir = write_beir(tmp_path / "scifact", CORPUS, QUERIES, ["q1\td1\t1\n", "q2\td2\t1\n"])
     sts = tmp_path / "sts.jsonl"
     sts.write_text("".join(json.dumps({"sentence1": f"s{i}", "sentence2": f"t{i}", "score": i}) + "\n"
                            for i in range(5)))
@@ -35,7 +35,8 @@ def test_eval_then_eval_card(app, tmp_path):
             "--output", str(out), "--device", "cpu"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "| retrieval | mini | nDCG@10 |" in result.output
+    # a folder named like a staged set but elsewhere is not reported (or put into a card) as that set
+    assert "| retrieval | scifact-custom | nDCG@10 |" in result.output
     # files other than the staged standard ones are named by their file names, never as STS-B test / MQP held-out
     assert "| sts | sts | Spearman (cosine) |" in result.output and "| pairs | mqp |" in result.output
     summary = json.loads((out / "results.json").read_text())
@@ -53,6 +54,7 @@ def test_eval_then_eval_card(app, tmp_path):
     assert metadata["license"] == "mit" and metadata["model-index"][0]["name"] == "tiny-model"
     results = metadata["model-index"][0]["results"]
     assert [r["task"]["type"] for r in results] == ["Retrieval", "Reranking", "STS", "PairClassification"]
+    assert results[0]["dataset"]["type"] == "scifact-custom"
     assert sum(len(r["metrics"]) for r in results) == 3 + 2 + 1 + 1
 
 
@@ -73,3 +75,13 @@ def test_only_the_staged_standard_files_get_the_standard_names(tmp_path, monkeyp
     assert dataset_label("eval/stsb/../stsb/test.jsonl", standard, "stsb-test") == "stsb-test"  # same file
     assert dataset_label(tmp_path / "stsb_dev.jsonl", standard, "stsb-test") == "stsb_dev"
     assert dataset_label("mqp_pairs.jsonl.gz", tmp_path / "train" / "mqp_pairs.jsonl.gz", "mqp-holdout") == "mqp_pairs"
+
+
+def test_a_beir_folder_named_like_a_staged_set_is_not_reported_as_it(tmp_path, monkeypatch):
+    from medeir.evaluation.runner import beir_label
+
+    staged = [tmp_path / "eval" / "scifact", tmp_path / "eval" / "nfcorpus-degraded"]
+    monkeypatch.chdir(tmp_path)
+    assert beir_label("eval/../eval/scifact", staged) == "scifact"  # the staged folder itself
+    assert beir_label(tmp_path / "subset" / "scifact", staged) == "scifact-custom"
+    assert beir_label(tmp_path / "scifact-degraded", staged) == "scifact-degraded"

@@ -67,7 +67,7 @@ def test_mine_file_mirrors_records_and_mines_only_where_allowed(tmp_path):
     toy = ToyEmbedder({text: unit(a)[0] for text, a in angles.items()})
     source = write_gz(tmp_path / "in" / "pairs.jsonl.gz", records)
     target = tmp_path / "out" / "pairs.jsonl.gz"
-    stats = mine_file(source, target, toy, toy, lambda name, i, r: r.get("query") != "held", depth=10, max_ratio=0.99)
+    stats = mine_file(source, target, toy, toy, lambda name, r: r.get("query") != "held", depth=10, max_ratio=0.99)
     out = [record for _, record in read_jsonl(target)]
     assert len(out) == len(records) and [r.get("query") for r in out] == [r.get("query") for r in records]
     # q0 and "q0 again" share group a, so p0/p0b are their own; p-held is held out and no candidate

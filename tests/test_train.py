@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +77,18 @@ def test_settings_overrides_and_unknown_fields(tmp_path):
         load_settings(TINY, ["contrastive.stepz=7"])
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "missing.yaml")
+    # YAML reads 1e-9 as text and 2 as an int: both are numbers for a float field
+    settings = load_settings(TINY, ["time_limit_minutes=1e-9", "contrastive.scale=2"])
+    assert (settings.time_limit_minutes, settings.contrastive.scale) == (1e-9, 2.0)
+    assert isinstance(settings.contrastive.scale, float)
+    for override, error in [
+        ("contrastive.steps=7.5", "ContrastiveSettings.steps must be of type int, got float 7.5"),
+        ("learning_rate=fast", "RunSettings.learning_rate must be of type float, got str 'fast'"),
+        ("seed=true", "RunSettings.seed must be of type int, got bool True"),
+        ("contrastive.symmetric=1", "ContrastiveSettings.symmetric must be of type bool, got int 1"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(error)):
+            load_settings(TINY, [override])
 
 
 def test_lr_schedule_warms_up_then_decays_to_floor():
@@ -174,15 +190,21 @@ def test_pairs_reader_and_mixture_avoid_in_batch_duplicates(data_dir):
         read_pairs(bad)
 
 
-def test_holdout_filter_skips_evaluation_records():
+def test_holdout_filter_skips_evaluation_records_in_any_order():
+    from medeir.evaluation.beir_data import read_jsonl
     from medeir.evaluation.clustering import clustering_indices
+    from medeir.evaluation.data_paths import MEDQUAD_FILE, MQP_FILE
     from medeir.evaluation.pair_classification import is_mqp_holdout
 
-    assert not holdout_filter("mqp_pairs.jsonl.gz", 0, {}) and is_mqp_holdout(0)
-    assert holdout_filter("mqp_pairs.jsonl.gz", 1, {})
-    held = min(clustering_indices())
-    assert not holdout_filter("medquad_pairs.jsonl.gz", held, {})
-    assert holdout_filter("rqe_pairs.jsonl.gz", held, {})
+    mqp = [record for _, record in read_jsonl(MQP_FILE)]
+    kept = [i for i, record in enumerate(mqp) if holdout_filter("mqp_pairs.jsonl.gz", record)]
+    assert kept == [i for i in range(len(mqp)) if not is_mqp_holdout(i)]
+    medquad = [record for _, record in read_jsonl(MEDQUAD_FILE)]
+    dropped = {i for i, record in enumerate(medquad) if not holdout_filter("medquad_pairs.jsonl.gz", record)}
+    assert dropped == clustering_indices() and len(dropped) >= 1000
+    reordered = medquad[::-1]  # e.g. a shuffled copy: the same records are dropped
+    assert sum(not holdout_filter("medquad_pairs.jsonl.gz", r) for r in reordered) == len(dropped)
+    assert holdout_filter("rqe_pairs.jsonl.gz", medquad[min(dropped)])
 
 
 def test_transplant_copies_teacher_layers_and_shared_tokens(tokenizer):
@@ -238,6 +260,69 @@ def test_contrastive_stage_trains_checkpoints_and_resumes(data_dir, tmp_path):
     steps = [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
     assert steps[5:] == [4, 5, 6, 7]
     assert latest_checkpoint(out).name == "checkpoint-6"
+
+
+def final_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {name: tensor for file in sorted(folder.glob("*.safetensors")) for name, tensor in load_file(file).items()}
+
+
+def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):
+    """Stopped by its time limit after step 1 and run again, a run ends with the same weights and losses as one run
+    straight through: the resume restores the samplers' draws and the dropout random state, not just the step."""
+    graded = ("contrastive.graded_pair_files=[train/sts.jsonl]", "contrastive.graded_pairs_per_batch=2")
+    straight = tmp_path / "straight"
+    run(tiny_settings(data_dir, straight, "contrastive.steps=4", "save_every=10", *graded))
+    stopped = tmp_path / "stopped"
+    (stopped / "checkpoint-7.tmp").mkdir(parents=True)  # a save that was killed part-way: never resumed from
+    run(tiny_settings(data_dir, stopped, "contrastive.steps=4", "save_every=10", "time_limit_minutes=1e-9", *graded))
+    assert latest_checkpoint(stopped).name == "checkpoint-1" and not (stopped / "checkpoint-7.tmp").exists()
+    assert not (stopped / "final").exists()
+    run(tiny_settings(data_dir, stopped, "contrastive.steps=4", "save_every=10", *graded))
+    losses = [[json.loads(line)["loss"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
+              for out in (straight, stopped)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6) and len(losses[0]) == 4
+    expected, resumed = final_weights(straight / "final"), final_weights(stopped / "final")
+    assert expected.keys() == resumed.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+@pytest.mark.slow
+def test_two_processes_draw_different_batches_and_stop_together(data_dir, tmp_path):
+    """A real 2-process data-parallel run (torchrun, gloo on CPU): each process draws its own batches, the loss log
+    has every step, and a time limit stops both processes at the same step (else the run would hang)."""
+    out = tmp_path / "ddp"
+    command = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "-m", "medeir", "train",
+               "contrastive", "--config", str(TINY), "--set", f"data_dir={data_dir}", "--set", f"output_dir={out}",
+               "--set", f"model.tokenizer={REPO}", "--set", "contrastive.pair_files={train/qa_pairs.jsonl.gz: 1.0}",
+               "--set", "contrastive.steps=4", "--set", "save_every=2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    ranks = [torch.load(out / "checkpoint-4" / f"rank-{i}.pt", weights_only=False) for i in (0, 1)]
+    orders = [rank["data"]["mixture"]["orders"]["train/qa_pairs.jsonl.gz"] for rank in ranks]
+    assert orders[0] != orders[1]  # different seeds per process, so different passes over the pairs
+    stopped = tmp_path / "stopped"
+    command[command.index(f"output_dir={out}")] = f"output_dir={stopped}"
+    result = subprocess.run([*command, "--set", "time_limit_minutes=1e-9"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert latest_checkpoint(stopped).name == "checkpoint-1"
+    assert sorted(p.name for p in latest_checkpoint(stopped).glob("rank-*.pt")) == ["rank-0.pt", "rank-1.pt"]
+
+
+def test_a_globbed_pair_file_pools_its_shards(data_dir, tmp_path, tokenizer):
+    for shard in range(2):
+        with gzip.open(data_dir / "train" / f"more-{shard}.jsonl.gz", "wt") as handle:
+            for i in range(3 + shard):
+                handle.write(json.dumps({"query": f"q{shard}-{i}", "positive": f"p{shard}-{i}"}) + "\n")
+    settings = tiny_settings(data_dir, tmp_path / "run", "contrastive.pair_files={train/more-*.jsonl.gz: 1.0}")
+    task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+    pooled = task.mixture.cycles["train/more-*.jsonl.gz"].items
+    assert sorted(p.query for p in pooled) == sorted(f"q{s}-{i}" for s in range(2) for i in range(3 + s))
 
 
 def test_similarity_distillation_adds_the_ranking_kl_toward_minilm(data_dir, tmp_path, tokenizer):

@@ -4,11 +4,11 @@ Sample: from ``train/medquad_pairs.jsonl.gz`` (fields ``query``, ``positive`` = 
 ``CLUSTER_LABELS`` (the ten most frequent question types) ``PER_LABEL`` records are drawn with
 ``random.Random(SEED)`` (labels in the order listed, each from its records in file order), i.e. 1,000 answers in
 10 balanced clusters. Answers repeated verbatim in the file are drawn at most once. Training code must skip every
-record whose answer is in the sample (``clustering_indices`` lists them, verbatim repeats included):
+record whose answer is in the sample (``clustering_answers``; ``clustering_indices`` lists their lines in a file,
+verbatim repeats included):
 
-    from medeir.evaluation.clustering import clustering_indices
-    held_out = clustering_indices()
-    records = [r for i, r in enumerate(records) if i not in held_out]
+    from medeir.evaluation.clustering import clustering_answers
+    records = [r for r in records if r["positive"] not in clustering_answers()]
 
 k-means uses k = number of labels, ``n_init=10`` and ``random_state=SEED``. Answers go through ``encode_documents``.
 """
@@ -58,6 +58,12 @@ def clustering_sample(path: str | Path = MEDQUAD_FILE) -> tuple[list[str], list[
     """The answers to cluster and their question-type labels."""
     sample = sample_records(Path(path))
     return [answer for _, answer, _ in sample], [label for _, _, label in sample]
+
+
+@lru_cache(maxsize=4)
+def clustering_answers(path: str | Path = MEDQUAD_FILE) -> frozenset[str]:
+    """The answers of the clustering sample: training skips every medquad_pairs record with one of them."""
+    return frozenset(answer for _, answer, _ in sample_records(Path(path)))
 
 
 @lru_cache(maxsize=4)

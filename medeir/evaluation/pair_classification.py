@@ -2,16 +2,18 @@
 
 Data: ``train/mqp_pairs.jsonl.gz`` (Curai Medical Question Pairs; fields ``query``, ``positive`` = a doctor-written
 similar rewrite, ``negative`` = a related but dissimilar question). The evaluation holds out the records whose
-0-based line index ``i`` satisfies ``i % MQP_HOLDOUT_MOD == 0`` (305 of 1,524); training code must skip them:
+0-based line index ``i`` satisfies ``i % MQP_HOLDOUT_MOD == 0`` (305 of 1,524); training code must skip them, in any
+copy of the file, by their questions (each question occurs once):
 
-    from medeir.evaluation.pair_classification import is_mqp_holdout
-    records = [r for i, r in enumerate(records) if not is_mqp_holdout(i)]
+    from medeir.evaluation.pair_classification import mqp_holdout_questions
+    records = [r for r in records if r["query"] not in mqp_holdout_questions()]
 
 Each held-out record gives one similar pair ``(query, positive)`` and one dissimilar pair ``(query, negative)``.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,12 @@ MQP_HOLDOUT_MOD = 5
 def is_mqp_holdout(index: int) -> bool:
     """True when record ``index`` (0-based, in file order) of mqp_pairs is held out for evaluation."""
     return index % MQP_HOLDOUT_MOD == 0
+
+
+@lru_cache(maxsize=4)
+def mqp_holdout_questions(path: str | Path = MQP_FILE) -> frozenset[str]:
+    """The questions (``query``) of the held-out records."""
+    return frozenset(record["query"] for index, (_, record) in enumerate(read_jsonl(path)) if is_mqp_holdout(index))
 
 
 def load_mqp_holdout(path: str | Path = MQP_FILE) -> tuple[list[str], list[str], np.ndarray]:

@@ -9,6 +9,7 @@ stage whenever ``rerank`` runs).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -147,6 +148,15 @@ def dataset_label(path: str | Path, default: str | Path, label: str) -> str:
     return label if path.resolve() == Path(default).resolve() else path.name.split(".")[0]
 
 
+def beir_label(folder: str | Path, staged: Sequence[str | Path] = BEIR_DIRS) -> str:
+    """A BEIR folder's name in the results: its folder name, with ``-custom`` added when it has a staged set's name but
+    is another folder (a subset, a modified copy), so that it is never reported (or written into a model card) as the
+    staged set."""
+    folder = Path(folder)
+    same_name = [Path(s).resolve() for s in staged if Path(s).name == folder.name]
+    return f"{folder.name}-custom" if same_name and folder.resolve() not in same_name else folder.name
+
+
 def run_eval(
     model: str | Path | Encoder | None = None,
     data_dirs: Sequence[str | Path] = BEIR_DIRS,
@@ -178,7 +188,8 @@ def run_eval(
     if {"retrieval", "rerank"} & set(tasks) and not data_dirs:
         raise ValueError("retrieval/rerank need at least one BEIR folder (data_dirs)")
     torch_device = resolve_device(device)
-    datasets = [load_beir(folder) for folder in data_dirs] if {"retrieval", "rerank"} & set(tasks) else []
+    datasets = [dataclasses.replace(load_beir(folder), name=beir_label(folder)) for folder in data_dirs] \
+        if {"retrieval", "rerank"} & set(tasks) else []
     options = {"device": device, "batch_size": batch_size, "max_length": max_length, "show_progress": show_progress}
     main = model if isinstance(model, Encoder) else load_encoder(model, **options)
     extra = [load_encoder(b, **options) for b in baselines if b != "bm25" and b != model]

@@ -97,16 +97,15 @@ class Pair:
     group: str = ""  # pairs sharing a group (same question) must not be in-batch negatives of each other
 
 
-PairFilter = Callable[[str, int, dict], bool]  # (file name, record index, record) -> keep?
+PairFilter = Callable[[str, dict], bool]  # (file name, record) -> keep?
 
 
 def read_pairs(path: Path, keep: PairFilter | None = None) -> list[Pair]:
     """Pairs from a JSONL(.gz) file with ``query``/``positive`` (optional ``negative``), or STS-B style
     ``sentence1``/``sentence2``/``score`` rows (kept as paraphrase pairs when score >= STSB_MIN_SCORE)."""
     pairs = []
-    # Record indices count non-blank lines, as the evaluation's held-out splits do.
-    for index, (_, record) in enumerate(read_jsonl(path)):
-        if keep is not None and not keep(path.name, index, record):
+    for _, record in read_jsonl(path):
+        if keep is not None and not keep(path.name, record):
             continue
         if "sentence1" in record:
             if record["score"] >= STSB_MIN_SCORE:
@@ -153,6 +152,15 @@ class PairMixture:
         self.rng = random.Random(seed)
         self.cycles = {name: ShuffledCycle(pairs, self.rng) for name, pairs in sources.items()}
 
+    def state_dict(self) -> dict:
+        """Where the draws stand (random state and each source's remaining pass), for an exact resume."""
+        return {"rng": self.rng.getstate(), "orders": {name: list(c.order) for name, c in self.cycles.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+        for name, order in state["orders"].items():
+            self.cycles[name].order = list(order)
+
     def batch(self, size: int) -> list[Pair]:
         batch, seen = [], set()
         for _ in range(size * 20):
@@ -198,6 +206,13 @@ class ScoredPairSampler:
         self.rng = random.Random(seed)
         self.cycle = ShuffledCycle(self.pairs, self.rng)
 
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.getstate(), "order": list(self.cycle.order)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+        self.cycle.order = list(state["order"])
+
     def batch(self, size: int) -> list[ScoredPair]:
         return [self.cycle.next() for _ in range(size)]
 
@@ -210,6 +225,12 @@ class TextSampler:
         self.pools = {file: list(iter_lines(file, limit)) for file in files}
         self.files = list(files)
         self.weights = [files[f] for f in self.files]
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
 
     def sample(self, count: int) -> list[str]:
         return [self.rng.choice(self.pools[self.rng.choices(self.files, self.weights)[0]]) for _ in range(count)]

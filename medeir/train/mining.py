@@ -68,12 +68,12 @@ def mine_file(
     max_ratio: float,
 ) -> MiningStats:
     """Write ``source``'s records to ``target`` (gzip'd JSONL if it ends in .gz), adding a mined ``negative`` to each
-    query/positive record that has none and passes ``keep(file name, record index, record)``."""
+    query/positive record that has none and passes ``keep(file name, record)``."""
     records = [record for _, record in read_jsonl(source)]
     minable = [
         i
         for i, r in enumerate(records)
-        if r.get("query") and r.get("positive") and not r.get("negative") and keep(source.name, i, r)
+        if r.get("query") and r.get("positive") and not r.get("negative") and keep(source.name, r)
     ]
     pool = sorted({records[i]["positive"] for i in minable})
     row_of = {text: row for row, text in enumerate(pool)}

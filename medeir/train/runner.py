@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import random
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -56,39 +59,73 @@ def build_model(settings: RunSettings, model_class: str, tokenizer):
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
-    found = sorted(output_dir.glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
-    return found[-1] if found else None
+    """The newest complete checkpoint (``checkpoint-<step>``; one being written is ``checkpoint-<step>.tmp``)."""
+    found = [p for p in output_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.name[len(CHECKPOINT_PREFIX) :].isdigit()]
+    return max(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]), default=None)
 
 
-def save_model_folder(model, settings: RunSettings, folder: Path, prompts: dict[str, str] | None) -> None:
-    """The model with the run's tokenizer as loaded, not as used (a tokenizer that has been called with
-    truncation/padding would save that state, e.g. max_length 128, into tokenizer.json). An embedding model
-    (``prompts`` not None) is written as a complete Hub folder in float32 by ``medeir.hub.write_model_folder``, with
-    the prompts it was trained with, which ``medeir eval``, mining and ``refresh_root`` read; an MLM model as plain
-    ``save_pretrained`` shards."""
+def save_model_folder(model, settings: RunSettings, folder: Path, prompts: dict[str, str] | None, state_dict) -> None:
+    """The model (weights from ``state_dict``) with the run's tokenizer as loaded, not as used (a tokenizer that has
+    been called with truncation/padding would save that state, e.g. max_length 128, into tokenizer.json). An embedding
+    model (``prompts`` not None) is written as a complete Hub folder in float32 by ``medeir.hub.write_model_folder``,
+    with the prompts it was trained with, which ``medeir eval``, mining and ``refresh_root`` read; an MLM model as
+    plain ``save_pretrained`` shards."""
     tokenizer = load_tokenizer(settings.model.tokenizer)
     if prompts is not None:
         write_model_folder(model, tokenizer, folder, prompts=prompts, dtype=torch.float32,
-                           max_shard_size=settings.max_shard_size)
+                           max_shard_size=settings.max_shard_size, state_dict=state_dict)
         return
-    model.save_pretrained(folder, max_shard_size=settings.max_shard_size)
+    model.save_pretrained(folder, state_dict=state_dict, max_shard_size=settings.max_shard_size)
     tokenizer.save_pretrained(folder)
 
 
-def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSettings, step: int,
-                    prompts: dict[str, str] | None) -> Path:
-    """The model folder (``save_model_folder``) + optimizer/scheduler state + trainer_state.json."""
+def rank_state(task) -> dict:
+    """This process's data-sampler and random-number state, for an exact resume."""
+    state = {"data": task.data_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rank_state(task, step: int, state: dict | None) -> None:
+    """Undo ``rank_state``; without a saved state (e.g. more processes than the run that saved it), re-seed by step."""
+    if state is None:
+        task.resume(step, None)
+        return
+    task.resume(step, state["data"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSettings, step: int, task) -> Path:
+    """The model folder (``save_model_folder``) + optimizer/scheduler state + each process's ``rank_state`` +
+    trainer_state.json, written as ``checkpoint-<step>.tmp`` and renamed when complete, so that a process killed
+    while saving leaves the previous checkpoint as the newest."""
     output_dir = Path(settings.output_dir)
     folder = output_dir / f"{CHECKPOINT_PREFIX}{step}"
+    partial = folder.with_name(folder.name + ".tmp")
+    state_dict = accelerator.get_state_dict(model)  # on every process: a collective operation under FSDP
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+        save_model_folder(accelerator.unwrap_model(model), settings, partial, task.prompts, state_dict)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, partial / "optimizer.pt")
+    accelerator.wait_for_everyone()
+    torch.save(rank_state(task), partial / f"rank-{accelerator.process_index}.pt")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        save_model_folder(accelerator.unwrap_model(model), settings, folder, prompts)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, folder / "optimizer.pt")
-        state = {"step": step, "settings": settings_dict(settings)}
-        (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
+        state = {"step": step, "processes": accelerator.num_processes, "settings": settings_dict(settings)}
+        (partial / "trainer_state.json").write_text(json.dumps(state, indent=2))
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
         for old in output_dir.glob(f"{CHECKPOINT_PREFIX}*"):
-            if old != folder and int(old.name[len(CHECKPOINT_PREFIX) :]) < step:
+            if old != folder and (not old.name[len(CHECKPOINT_PREFIX) :].isdigit()
+                                  or int(old.name[len(CHECKPOINT_PREFIX) :]) < step):
                 shutil.rmtree(old)
+    accelerator.wait_for_everyone()
     return folder
 
 
@@ -96,7 +133,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     """Train one stage; resumes from the newest checkpoint in ``output_dir`` when there is one. Returns the folder
     of the final model (``output_dir/final``, a loadable MedEIR model folder)."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedType, set_seed
 
     if settings.stage not in TASKS:
         raise ValueError(f"unknown stage {settings.stage!r}; choose from {sorted(TASKS)}")
@@ -105,8 +142,15 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(settings.model.tokenizer)
-    task = TASKS[settings.stage](settings, tokenizer, accelerator.device)
+    # each process draws its own batches (data-parallel: N processes see N different batches a step)
+    task_settings = dataclasses.replace(settings, seed=settings.seed + accelerator.process_index)
+    task = TASKS[settings.stage](task_settings, tokenizer, accelerator.device)
     checkpoint = latest_checkpoint(output_dir) if resume else None
+    if checkpoint is not None and accelerator.distributed_type == DistributedType.FSDP:
+        raise NotImplementedError(
+            f"{checkpoint}: resuming an FSDP run is not supported (checkpoints hold the main process's optimizer "
+            "state only); start a new output_dir with model.init set to the checkpoint folder"
+        )
     model = build_model(
         settings if checkpoint is None else _with_init(settings, checkpoint), task.model_class, tokenizer
     )
@@ -125,7 +169,8 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start = json.loads((checkpoint / "trainer_state.json").read_text())["step"]
-        task.restart(start)
+        rank_file = checkpoint / f"rank-{accelerator.process_index}.pt"
+        restore_rank_state(task, start, torch.load(rank_file, weights_only=False) if rank_file.is_file() else None)
         accelerator.print(f"resumed from {checkpoint} at step {start}")
     model, optimizer = accelerator.prepare(model, optimizer)
     (output_dir / "settings.json").write_text(json.dumps(settings_dict(settings), indent=2))
@@ -135,7 +180,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     model.train()
     step = start
     bar = tqdm(total=total, initial=start, disable=not accelerator.is_main_process, desc=settings.stage)
-    t0, running = time.monotonic(), 0.0
+    t0, running, window = time.monotonic(), 0.0, 0
     while step < total:
         loss = task.loss(model, step)
         accelerator.backward(loss)
@@ -144,20 +189,23 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        running += loss.item()
+        running += accelerator.reduce(loss.detach(), "mean").item()  # the mean over the processes' batches
+        window += 1
         bar.update(1)
         if step % settings.log_every == 0 or step == total:
-            n = settings.log_every if step % settings.log_every == 0 else step % settings.log_every
-            record = {"step": step, "loss": running / n, "lr": scheduler.get_last_lr()[0],
+            record = {"step": step, "loss": running / window, "lr": scheduler.get_last_lr()[0],
                       "seconds": round(time.monotonic() - t0, 1)}
             if accelerator.is_main_process:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
             bar.set_postfix(loss=f"{record['loss']:.4f}")
-            running = 0.0
+            running, window = 0.0, 0
         out_of_time = time.monotonic() > deadline
+        if math.isfinite(deadline):  # every process stops at the same step, or the others would wait forever
+            flag = torch.tensor(float(out_of_time), device=accelerator.device)
+            out_of_time = bool(accelerator.reduce(flag, "sum").item())
         if step % settings.save_every == 0 or out_of_time:
-            save_checkpoint(accelerator, model, optimizer, scheduler, settings, step, task.prompts)
+            save_checkpoint(accelerator, model, optimizer, scheduler, settings, step, task)
         if out_of_time:
             accelerator.print(f"time limit reached at step {step}; resume by running the same command again")
             break
@@ -165,14 +213,13 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     log.close()
     final = output_dir / "final"
     if step >= total:
-        accelerator.wait_for_everyone()
+        state_dict = accelerator.get_state_dict(model)
         if accelerator.is_main_process:
-            save_model_folder(accelerator.unwrap_model(model), settings, final, task.prompts)
+            save_model_folder(accelerator.unwrap_model(model), settings, final, task.prompts, state_dict)
+        accelerator.wait_for_everyone()
     return final
 
 
 def _with_init(settings: RunSettings, checkpoint: Path) -> RunSettings:
     """The same settings, with the model initialised from a checkpoint folder."""
-    import dataclasses
-
     return dataclasses.replace(settings, model=dataclasses.replace(settings.model, init=str(checkpoint)))

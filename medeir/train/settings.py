@@ -102,8 +102,25 @@ def _build(cls, data: dict[str, Any]):
             value = _build(type(default), value or {})
         elif isinstance(default, tuple) and isinstance(value, list):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        elif isinstance(default, bool | int | float | str):
+            value = _scalar(f"{cls.__name__}.{name}", type(default), value)
         values[name] = value
     return cls(**values)
+
+
+def _scalar(name: str, kind: type, value: Any) -> Any:
+    """``value`` as a field of type ``kind``: ints are floats too, and a float written like ``1e-9`` (which YAML
+    reads as text) is read as a number; anything else of the wrong type is a ValueError naming the field."""
+    if kind is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise ValueError(f"{name} must be of type {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

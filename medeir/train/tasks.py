@@ -27,14 +27,16 @@ from .losses import (
 from .settings import RunSettings
 
 
-def holdout_filter(file_name: str, index: int, record: dict) -> bool:
-    """Keep a training record unless an evaluation task holds it out (see medeir.evaluation)."""
-    from medeir.evaluation.clustering import clustering_indices
-    from medeir.evaluation.pair_classification import is_mqp_holdout
+def holdout_filter(file_name: str, record: dict) -> bool:
+    """Keep a training record unless an evaluation task holds it out (see medeir.evaluation). Held-out records are
+    recognised by their text (the MQP hold-out's questions, the clustering sample's answers), so that a re-ordered or
+    filtered copy of a staged file is filtered exactly as the staged file is."""
+    from medeir.evaluation.clustering import clustering_answers
+    from medeir.evaluation.pair_classification import mqp_holdout_questions
 
-    if file_name.startswith("mqp_pairs") and is_mqp_holdout(index):
-        return False
-    return not (file_name.startswith("medquad_pairs") and index in clustering_indices())
+    if file_name.startswith("mqp_pairs"):
+        return record.get("query") not in mqp_holdout_questions()
+    return not (file_name.startswith("medquad_pairs") and record.get("positive") in clustering_answers())
 
 
 class MLMTask:
@@ -61,8 +63,13 @@ class MLMTask:
         phase = next(i for i, end in enumerate(self.phase_ends) if step < end)
         return self.settings.curriculum[phase][0]
 
-    def restart(self, step: int) -> None:
-        """Re-seed the data stream (after a resume) so a resumed run does not replay the same rows."""
+    def data_state(self) -> None:
+        """None: the stream's position in the shards is not saved (replaying it would mean re-reading them)."""
+        return None
+
+    def resume(self, step: int, state: None) -> None:
+        """Re-seed the stream by ``step``: a resumed run reads the shards in a new random order and new masks, so rows
+        read before the interruption may come again (and others not at all) within the pass."""
         self.seed += step
         self.generator.manual_seed(self.seed)
         self.stream = None
@@ -91,19 +98,17 @@ class ContrastiveTask:
         self.device = device
         self.seed = settings.seed
         data_dir = Path(settings.data_dir)
-        sources = {
-            name: read_pairs(file, holdout_filter)
+        sources = {  # a glob's shards are pooled into one source of the pattern's weight
+            name: [pair for file in expand_files(data_dir, [name]) for pair in read_pairs(file, holdout_filter)]
             for name in self.settings.pair_files
-            for file in expand_files(data_dir, [name])
         }
         self.mixture = PairMixture(sources, self.settings.pair_files, settings.seed)
         self.texts = None
         if self.settings.distill_texts_per_batch:
-            files = {
-                file: weight
-                for name, weight in self.settings.distill_text_files.items()
-                for file in expand_files(data_dir, [name])
-            }
+            files = {}
+            for name, weight in self.settings.distill_text_files.items():
+                shards = expand_files(data_dir, [name])
+                files.update({file: weight / len(shards) for file in shards})  # a glob's weight is shared
             self.texts = TextSampler(files, settings.seed)
         self.graded = None
         if self.settings.graded_pairs_per_batch:
@@ -127,10 +132,21 @@ class ContrastiveTask:
             param.requires_grad_(False)
         return teacher
 
-    def restart(self, step: int) -> None:
-        self.mixture.rng.seed(self.seed + step)
-        if self.graded is not None:
-            self.graded.rng.seed(self.seed + step)
+    def data_state(self) -> dict:
+        """The samplers' state: with it, a resumed run draws exactly the batches an uninterrupted one would."""
+        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts}
+        return {name: sampler.state_dict() for name, sampler in samplers.items() if sampler is not None}
+
+    def resume(self, step: int, state: dict | None) -> None:
+        """Continue the samplers from ``state`` (from ``data_state``); without one, re-seed them by ``step``."""
+        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts}
+        for name, sampler in samplers.items():
+            if sampler is None:
+                continue
+            if state is None:
+                sampler.rng.seed(self.seed + step)
+            else:
+                sampler.load_state_dict(state[name])
 
     def embed(self, model, texts: list[str], max_length: int) -> torch.Tensor:
         """Pooled embeddings of ``texts``; with ``chunk_size`` set, chunk by chunk through activation checkpoints,
