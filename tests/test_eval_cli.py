@@ -41,6 +41,9 @@ def test_eval_then_eval_card(app, tmp_path):
     assert "| sts | sts | Spearman (cosine) |" in result.output and "| pairs | mqp |" in result.output
     summary = json.loads((out / "results.json").read_text())
     assert summary["model"] == "tiny-model" and summary["models"] == ["tiny-model", "BM25"]
+    # every record says how it was produced
+    assert summary["options"] == {"model": str(model), "max_length": None, "batch_size": 32}
+    assert all(r["options"] == summary["options"] and r["machine"]["device"] == "cpu" for r in summary["results"])
     assert {(r["model"], r["task"]) for r in summary["results"]} == {
         ("BM25", "retrieval"), ("tiny-model", "retrieval"), ("tiny-model", "rerank"), ("tiny-model", "sts"),
         ("tiny-model", "pairs")}

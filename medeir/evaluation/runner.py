@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medeir.loading import resolve_device
+from medeir.loading import DEFAULT_MODEL_PATH, resolve_device
 from medeir.machine import cpu_name
 
 from .beir_data import BeirDataset, load_beir
@@ -78,11 +78,14 @@ def slug(text: str) -> str:
 
 
 class ResultWriter:
-    """Collects result records and writes each one to ``<output>/<model>__<dataset>__<task>.json`` as it arrives."""
+    """Collects result records and writes each one to ``<output>/<model>__<dataset>__<task>.json`` as it arrives.
+    Each record carries the machine and the evaluation's ``options`` (e.g. ``max_length``), so that it can be traced
+    to the command that produced it."""
 
-    def __init__(self, output_dir: Path, machine: dict):
+    def __init__(self, output_dir: Path, machine: dict, options: dict):
         self.output_dir = output_dir
         self.machine = machine
+        self.options = options
         self.records: list[dict] = []
         output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -90,7 +93,7 @@ class ResultWriter:
         self, model: str, dataset: str, task: str, metrics: dict[str, float], encode_seconds: float, **extra
     ) -> None:
         record = {"model": model, "dataset": dataset, "task": task, "metrics": metrics,
-                  "encode_seconds": round(encode_seconds, 2), **extra, "machine": self.machine}
+                  "encode_seconds": round(encode_seconds, 2), **extra, "options": self.options, "machine": self.machine}
         self.records.append(record)
         path = self.output_dir / f"{slug(model)}__{slug(dataset)}__{task}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
@@ -196,7 +199,9 @@ def run_eval(
     encoders = [TimedEncoder(encoder) for encoder in (main, *extra)]
     if model_name:
         encoders[0].name = model_name
-    writer = ResultWriter(Path(output_dir), machine_info(torch_device))
+    source = main.name if isinstance(model, Encoder) else str(model or DEFAULT_MODEL_PATH)
+    writer = ResultWriter(Path(output_dir), machine_info(torch_device),
+                          {"model": source, "max_length": max_length, "batch_size": batch_size})
     for dataset in datasets:
         evaluate_beir(dataset, encoders, writer, tasks=tasks, with_bm25="bm25" in baselines, device=torch_device)
     extra_tasks = {
@@ -215,7 +220,8 @@ def run_eval(
             encoder.seconds = 0.0
             writer.add(encoder.name, dataset_name, task, evaluate(encoder), encoder.seconds)
     models = [encoder.name for encoder in encoders] + ([BM25_NAME] if "bm25" in baselines else [])
-    summary = {"model": models[0], "models": models, "machine": writer.machine, "results": writer.records}
+    summary = {"model": models[0], "models": models, "machine": writer.machine, "options": writer.options,
+               "results": writer.records}
     (writer.output_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     write_markdown(writer.records, models, writer.output_dir / "results.md")
     return summary
