@@ -33,6 +33,10 @@ def test_console_script_is_the_typer_app():
     assert '[project.scripts]\nmedeir = "medeir.cli:app"\n' in pyproject
 
 
+# the package, its test extras and the two integration packages, editable
+INSTALL = 'pip install -e ".[test]" -e integrations/llama-index-embeddings-medeir -e integrations/medeir-haystack'
+
+
 def quick_start_commands() -> list[str]:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
@@ -44,7 +48,7 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_second():
     setup, tests = quick_start_commands()
     steps = setup.split(" && ")
     assert steps[0] == "python3 -m venv .venv" and steps[-1] == "medeir demo"
-    assert steps.index("pip install torch==2.13.0") < steps.index('pip install -e ".[test]"')
+    assert steps.index("pip install torch==2.13.0") < steps.index(INSTALL)
     assert tests == ". .venv/bin/activate && python -m pytest -q"
     ci = REPO_ROOT / ".ci" / "run"
     if not ci.is_file():
@@ -52,7 +56,7 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_second():
     lines = [line.strip() for line in ci.read_text().splitlines()]
     assert any(line.startswith("python -m pytest -q") for line in lines)
     torch_line = next(i for i, line in enumerate(lines) if "pip install torch==2.13.0" in line)
-    assert torch_line < next(i for i, line in enumerate(lines) if 'pip install -e ".[test]"' in line)
+    assert torch_line < lines.index(f"python -m {INSTALL}")
 
 
 @pytest.mark.slow
