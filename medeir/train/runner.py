@@ -64,7 +64,9 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return max(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]), default=None)
 
 
-def save_model_folder(model, settings: RunSettings, folder: Path, prompts: dict[str, str] | None, state_dict) -> None:
+def save_model_folder(
+    model, settings: RunSettings, folder: Path, prompts: dict[str, str] | None, state_dict: dict[str, torch.Tensor]
+) -> None:
     """The model (weights from ``state_dict``) with the run's tokenizer as loaded, not as used (a tokenizer that has
     been called with truncation/padding would save that state, e.g. max_length 128, into tokenizer.json). An embedding
     model (``prompts`` not None) is written as a complete Hub folder in float32 by ``medeir.hub.write_model_folder``,
