@@ -158,8 +158,10 @@ def chunk_documents(documents: list[Document], embedder: Embedder, overlap: int)
         budget = embedder.max_length - reserved
         if doc.title:
             budget -= len(tokenizer(doc.title, add_special_tokens=False)["input_ids"])
-        too_long = budget <= 0 or len(tokenizer(doc.text, add_special_tokens=False)["input_ids"]) > budget
-        if budget <= overlap and too_long:  # only a document that must be split needs room for the overlap
+        # only a document that must be split needs room for the overlap (its text is tokenized only in that case)
+        if budget <= overlap and (
+            budget <= 0 or len(tokenizer(doc.text, add_special_tokens=False)["input_ids"]) > budget
+        ):
             raise ValueError(
                 f"document {doc.id!r} ({doc.source}): its title leaves {max(budget, 0)} of {embedder.max_length} "
                 f"tokens for text, too few to split it into chunks overlapping by {overlap}"

@@ -69,7 +69,7 @@ def clustering_answers(path: str | Path = MEDQUAD_FILE) -> frozenset[str]:
 @lru_cache(maxsize=4)
 def clustering_indices(path: str | Path = MEDQUAD_FILE) -> frozenset[int]:
     """0-based line indices of the medquad_pairs records whose answer is in the clustering sample (skip in training)."""
-    answers = {answer for _, answer, _ in sample_records(Path(path))}
+    answers = clustering_answers(path)
     return frozenset(index for index, (_, record) in enumerate(read_jsonl(path)) if record["positive"] in answers)
 
 

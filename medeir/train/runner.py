@@ -58,10 +58,17 @@ def build_model(settings: RunSettings, model_class: str, tokenizer):
     return model
 
 
+def checkpoint_step(folder: Path) -> int | None:
+    """The step of a complete checkpoint folder (``checkpoint-<step>``); None for anything else, such as a
+    ``checkpoint-<step>.tmp`` still being written."""
+    suffix = folder.name[len(CHECKPOINT_PREFIX) :]
+    return int(suffix) if folder.name.startswith(CHECKPOINT_PREFIX) and suffix.isdigit() else None
+
+
 def latest_checkpoint(output_dir: Path) -> Path | None:
-    """The newest complete checkpoint (``checkpoint-<step>``; one being written is ``checkpoint-<step>.tmp``)."""
-    found = [p for p in output_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.name[len(CHECKPOINT_PREFIX) :].isdigit()]
-    return max(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]), default=None)
+    """The newest complete checkpoint in ``output_dir``."""
+    found = [p for p in output_dir.glob(f"{CHECKPOINT_PREFIX}*") if checkpoint_step(p) is not None]
+    return max(found, key=checkpoint_step, default=None)
 
 
 def save_model_folder(
@@ -124,8 +131,7 @@ def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSetti
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
         for old in output_dir.glob(f"{CHECKPOINT_PREFIX}*"):
-            if old != folder and (not old.name[len(CHECKPOINT_PREFIX) :].isdigit()
-                                  or int(old.name[len(CHECKPOINT_PREFIX) :]) < step):
+            if old != folder and (checkpoint_step(old) is None or checkpoint_step(old) < step):
                 shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return folder

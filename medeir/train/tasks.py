@@ -132,17 +132,18 @@ class ContrastiveTask:
             param.requires_grad_(False)
         return teacher
 
+    def _samplers(self) -> dict:
+        """The run's data samplers by name (graded pairs and distill-only texts only where configured)."""
+        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts}
+        return {name: sampler for name, sampler in samplers.items() if sampler is not None}
+
     def data_state(self) -> dict:
         """The samplers' state: with it, a resumed run draws exactly the batches an uninterrupted one would."""
-        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts}
-        return {name: sampler.state_dict() for name, sampler in samplers.items() if sampler is not None}
+        return {name: sampler.state_dict() for name, sampler in self._samplers().items()}
 
     def resume(self, step: int, state: dict | None) -> None:
         """Continue the samplers from ``state`` (from ``data_state``); without one, re-seed them by ``step``."""
-        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts}
-        for name, sampler in samplers.items():
-            if sampler is None:
-                continue
+        for name, sampler in self._samplers().items():
             if state is None:
                 sampler.rng.seed(self.seed + step)
             else:
