@@ -18,21 +18,7 @@ set -u
 DATA=$(realpath "$1")
 WHEELS=${2:-}
 OUT=${OUT:?set OUT to the folder for results}
-export PYTHONUNBUFFERED=1 MEDEIR_DATA_DIR="$DATA" HF_HUB_OFFLINE=1
-if [ -n "$WHEELS" ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$WHEELS"/*.whl
-    export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-RESULTS="$OUT/results"
-mkdir -p "$RESULTS"
-
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $RESULTS/NAME.log, report the exit status
-    local name=$1 seconds=$2 began=$SECONDS
-    shift 2
-    timeout "$seconds" "$@" >"$RESULTS/$name.log" 2>&1
-    echo "[$name] exit $? after $((SECONDS - began)) s"
-}
+source "$(dirname "$0")/gpu_common.sh"
 
 if [ "${SMOKE:-0}" = 1 ]; then
     BENCH=(--cpu-smoke)
@@ -49,20 +35,12 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, '| tra
 [ "${SKIP_CHECK:-0}" = 1 ] || step gpu_check 140 python3 benchmarks/gpu_check.py "${BENCH[@]}"
 
 step mlm 140 python3 -m medeir train mlm --config configs/small-scratch-mlm.yaml --set data_dir="$DATA" "${MLM[@]}"
-INIT=runs/scratch-mlm/final
-[ -d "$INIT" ] || INIT=$(ls -d runs/scratch-mlm/checkpoint-[0-9]* 2>/dev/null | grep -v "\.tmp$" | sort -V | tail -1)
+INIT=$(last_model runs/scratch-mlm)
 INIT=${INIT:-missing-mlm-output}  # never empty: an empty --model would evaluate the shipped model instead
 step contrastive 110 python3 -m medeir train contrastive --config configs/small-scratch-contrastive.yaml \
     --set data_dir="$DATA" --set model.init="$INIT" "${PAIRS[@]}"
-MODEL=runs/scratch-contrastive/final
-[ -d "$MODEL" ] || MODEL=$(ls -d runs/scratch-contrastive/checkpoint-[0-9]* 2>/dev/null | grep -v "\.tmp$" | sort -V | tail -1)
-if [ -n "$MODEL" ]; then  # a model folder with fp16 weights (medeir.hub), xz-compressed, in parts under 16 MB
-    python3 -c "import sys; from medeir.hub import write_model_folder; from medeir.loading import load_tokenizer
-from modeling_medeir import MedEIRModel
-write_model_folder(MedEIRModel.from_pretrained(sys.argv[1]), load_tokenizer(sys.argv[1]), sys.argv[2])" \
-        "$MODEL" /tmp/scratch-contrastive
-    XZ_OPT="-1 -T0" tar -cJf - -C /tmp scratch-contrastive | split -b 15M - "$OUT/scratch-contrastive.tar.xz.part-"
-fi
+MODEL=$(last_model runs/scratch-contrastive)
+[ -n "$MODEL" ] && pack_model "$MODEL" scratch-contrastive  # fp16, xz, in parts under 16 MB
 cp runs/scratch-mlm/loss_log.jsonl "$RESULTS/mlm_loss_log.jsonl" 2>/dev/null
 cp runs/scratch-contrastive/loss_log.jsonl "$RESULTS/contrastive_loss_log.jsonl" 2>/dev/null
 

@@ -260,6 +260,17 @@ def test_contrastive_stage_trains_checkpoints_and_resumes(data_dir, tmp_path):
     steps = [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
     assert steps[5:] == [4, 5, 6, 7]
     assert latest_checkpoint(out).name == "checkpoint-6"
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-6"]  # older ones are removed
+
+
+@pytest.mark.slow
+def test_keep_checkpoints_keeps_every_checkpoint(data_dir, tmp_path):
+    out = tmp_path / "run"
+    run(tiny_settings(data_dir, out, "contrastive.steps=4", "save_every=2", "keep_checkpoints=true"))
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert latest_checkpoint(out).name == "checkpoint-4"
+    early, late = final_weights(out / "checkpoint-2"), final_weights(out / "checkpoint-4")
+    assert early.keys() == late.keys() and any(not torch.equal(early[k], late[k]) for k in early)
 
 
 def final_weights(folder: Path) -> dict[str, torch.Tensor]:

@@ -131,7 +131,8 @@ def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSetti
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
         for old in output_dir.glob(f"{CHECKPOINT_PREFIX}*"):
-            if old != folder and (checkpoint_step(old) is None or checkpoint_step(old) < step):
+            stale = checkpoint_step(old) is None or (checkpoint_step(old) < step and not settings.keep_checkpoints)
+            if old != folder and stale:
                 shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return folder

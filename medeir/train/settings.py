@@ -81,6 +81,7 @@ class RunSettings:
     attn_implementation: str = ""
     gradient_checkpointing: bool = False
     save_every: int = 500
+    keep_checkpoints: bool = False  # keep every checkpoint (e.g. to average or score several); default: the newest
     log_every: int = 10
     max_shard_size: str = "15MB"
     time_limit_minutes: float = 0.0  # stop (and checkpoint) after this long; 0 = no limit
