@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The shipped model's next stage at GPU batch sizes (issue #5), in one device call that fits a 10-minute command:
 #   1. the shipped model (the repository root) mines one hard negative per pair of its mixture (runs/mined-gpu)
-#   2. configs/small-v10-gpu.yaml continues it: 1,024 pairs a step, passages of up to 512 tokens, bf16; checkpoints
-#      at steps 50 and 100
-#   3. each checkpoint is averaged with the shipped model, and each average is scored by `medeir eval` (every task,
+#   2. configs/small-v10-gpu.yaml continues it: 1,024 pairs a step, passages of up to 512 tokens, bf16
+#   3. its last checkpoint (or `final`) and its first one, if they differ (a config with keep_checkpoints keeps
+#      several), are each averaged with the shipped model, and each average is scored by `medeir eval` (every task,
 #      inputs cut at 256 tokens) and on STS-B dev
 #   4. the average with the higher sum of the three retrieval nDCG@10 and STS-B dev Spearman comes back as an fp16
-#      model folder, xz-compressed, in parts under 16 MB ($OUT/soup-gpu.tar.xz.part-*); the last step's average is
-#      packed first, so a call cut short still returns a model
+#      model folder, xz-compressed, in parts under 16 MB ($OUT/soup-gpu.tar.xz.part-*); the last checkpoint's average
+#      is packed first, so a call cut short still returns a model
 # Results and logs: $OUT/results.tar.gz. The tests that need CUDA run last, if time is left.
 #
 # Usage: OUT=<folder> scripts/gpu_continue.sh DATA_DIR [WHEEL_DIR]

@@ -279,6 +279,21 @@ def final_weights(folder: Path) -> dict[str, torch.Tensor]:
     return {name: tensor for file in sorted(folder.glob("*.safetensors")) for name, tensor in load_file(file).items()}
 
 
+@pytest.mark.slow
+def test_stop_at_step_replays_the_first_steps_of_a_longer_run(data_dir, tmp_path):
+    """A run stopped by stop_at_step keeps the whole run's learning-rate schedule: its checkpoint equals the longer
+    run's checkpoint at that step."""
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    run(tiny_settings(data_dir, whole, "contrastive.steps=4", "save_every=2", "keep_checkpoints=true"))
+    run(tiny_settings(data_dir, part, "contrastive.steps=4", "save_every=10", "stop_at_step=2"))
+    assert latest_checkpoint(part).name == "checkpoint-2" and not (part / "final").exists()
+    logs = [[json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()] for out in (whole, part)]
+    assert [r["lr"] for r in logs[1]] == [r["lr"] for r in logs[0][:2]] and len(logs[1]) == 2
+    expected, stopped = final_weights(whole / "checkpoint-2"), final_weights(part / "checkpoint-2")
+    for name, tensor in expected.items():
+        torch.testing.assert_close(stopped[name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
 def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):
     """Stopped by its time limit after step 1 and run again, a run ends with the same weights and losses as one run
     straight through: the resume restores the samplers' draws and the dropout random state, not just the step."""

@@ -213,10 +213,12 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
         if math.isfinite(deadline):  # every process stops at the same step, or the others would wait forever
             flag = torch.tensor(float(out_of_time), device=accelerator.device)
             out_of_time = bool(accelerator.reduce(flag, "sum").item())
-        if step % settings.save_every == 0 or out_of_time:
+        stopped = step == settings.stop_at_step
+        if step % settings.save_every == 0 or out_of_time or stopped:
             save_checkpoint(accelerator, model, optimizer, scheduler, settings, step, task)
-        if out_of_time:
-            accelerator.print(f"time limit reached at step {step}; resume by running the same command again")
+        if out_of_time or stopped:
+            reason = "time limit reached" if out_of_time else "stop_at_step reached"
+            accelerator.print(f"{reason} at step {step}; resume by running the same command again")
             break
     bar.close()
     log.close()

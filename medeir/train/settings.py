@@ -85,6 +85,9 @@ class RunSettings:
     log_every: int = 10
     max_shard_size: str = "15MB"
     time_limit_minutes: float = 0.0  # stop (and checkpoint) after this long; 0 = no limit
+    # stop (and checkpoint) after this step, the learning-rate schedule still spanning all steps (a time-limited run
+    # replayed step for step); 0 = run to the last step
+    stop_at_step: int = 0
     model: ModelSettings = field(default_factory=ModelSettings)
     mlm: MLMSettings = field(default_factory=MLMSettings)
     contrastive: ContrastiveSettings = field(default_factory=ContrastiveSettings)
