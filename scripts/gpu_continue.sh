@@ -28,8 +28,9 @@ CONFIG=configs/small-v10-gpu.yaml
 RUN=runs/v10-gpu
 
 if [ "${SMOKE:-0}" = 1 ]; then
-    TRAIN=(--set contrastive.steps=4 --set save_every=2 --set contrastive.batch_size=8 --set contrastive.chunk_size=4
-           --set contrastive.graded_pairs_per_batch=4 --set contrastive.passage_max_length=64 --set 'mixed_precision="no"')
+    TRAIN=(--set contrastive.steps=4 --set stop_at_step=3 --set save_every=2 --set contrastive.batch_size=8
+           --set contrastive.chunk_size=4 --set contrastive.graded_pairs_per_batch=4
+           --set contrastive.passage_max_length=64 --set 'mixed_precision="no"')
     MINE=(--depth 5)
     CONFIG=/tmp/smoke-config.yaml  # without MedQuAD (DATA_DIR keeps it whole for the clustering sample), short passages
     python3 -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); c['contrastive']['passage_max_length'] = 64
@@ -38,28 +39,35 @@ del c['contrastive']['pair_files']['train/medquad_pairs.jsonl.gz']; yaml.safe_du
 else
     TRAIN=() MINE=()
 fi
+save_results() {  # the results so far as $OUT/results.tar.gz (the folder itself has too many files to come back)
+    tar -czf "$OUT/results.tar.gz" -C "$OUT" results
+}
+rm -rf runs/mined-gpu "$RUN" runs/gpu-soup-*  # a rerun on the same machine starts afresh
 nvidia-smi -L 2>/dev/null
 python3 -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__)"
 
 step mine 150 python3 -m medeir mine-negatives --config "$CONFIG" --model . --data "$DATA" --output runs/mined-gpu \
     "${MINE[@]}" || TRAIN+=(--set "data_dir=$DATA")  # without mined negatives rather than not at all
 cp runs/mined-gpu/mining.json "$RESULTS/" 2>/dev/null
-if ! step train 240 python3 -m medeir train contrastive --config "$CONFIG" "${TRAIN[@]}" &&
-    [ -z "$(last_model "$RUN")" ]; then  # nothing saved: once more, at sizes near the from-scratch GPU run's
+if ! step train 270 python3 -m medeir train contrastive --config "$CONFIG" "${TRAIN[@]}" &&
+    [ -z "$(last_model "$RUN")" ] && [ "$(budget 200)" -ge 60 ]; then  # nothing saved: again, at the sizes
+    # of the from-scratch GPU run (whose contrastive stage ran without a gradient cache)
     step train-fallback "$(budget 200)" python3 -m medeir train contrastive --config "$CONFIG" "${TRAIN[@]}" \
         --set contrastive.batch_size=256 --set contrastive.chunk_size=0 --set contrastive.passage_max_length=256 \
         --set time_limit_minutes=2
 fi
 cp "$RUN/loss_log.jsonl" "$RESULTS/" 2>/dev/null
+save_results
 
-LAST=$(last_model "$RUN")
-HALF=$(ls -d "$RUN"/checkpoint-[0-9]* 2>/dev/null | grep -v "\.tmp$" | sort -V | head -1)
+MODELS=("$(last_model "$RUN")")  # the last step first: it is packed before anything else can run out of time
+FIRST=$(checkpoints "$RUN" | head -1)
+[ "$FIRST" != "$(checkpoints "$RUN" | tail -1)" ] && MODELS+=("$FIRST")  # an earlier checkpoint that was kept
 SOUPS=()
-for model in "$LAST" "$HALF"; do  # the last step first: it is packed before anything else can run out of time
-    [ -n "$model" ] || continue
-    name=soup-$(basename "$model")
-    [ -d "runs/$name" ] && continue  # HALF is LAST when the run stopped at its first checkpoint
-    step "average-$name" 60 python3 scripts/average_weights.py . "$model" --output "runs/$name" && SOUPS+=("$name")
+for model in "${MODELS[@]}"; do
+    [ -n "$model" ] && [ "$(budget 60)" -ge 20 ] || continue
+    name=gpu-soup-$(basename "$model")
+    step "average-$name" "$(budget 60)" python3 scripts/average_weights.py . "$model" --output "runs/$name" &&
+        SOUPS+=("$name")
 done
 if [ ${#SOUPS[@]} -gt 0 ] && pack_model "runs/${SOUPS[0]}" soup-gpu >"$RESULTS/pack.log" 2>&1; then
     echo "${SOUPS[0]}" >"$RESULTS/packed.txt"
@@ -72,6 +80,7 @@ for name in "${SOUPS[@]}"; do
     [ "$(budget 15)" -ge 15 ] || break
     step "dev-$name" "$(budget 40)" python3 -m medeir eval --model "runs/$name" --baseline none --max-length 256 --task sts \
         --sts-file "$DATA/train/stsb_dev.jsonl" --name "$name" --output "$RESULTS/dev-$name"
+    save_results
 done
 
 BEST=$(python3 - "$RESULTS" "${SOUPS[@]}" <<'PY'
@@ -107,4 +116,4 @@ if [ "${SMOKE:-0}" != 1 ] && [ "$(budget 60)" -ge 60 ]; then
     tail -n 5 "$RESULTS/pytest_gpu.log"
 fi
 tail -n 3 "$RESULTS/loss_log.jsonl" 2>/dev/null
-tar -czf "$OUT/results.tar.gz" -C "$OUT" results && rm -r "$RESULTS"
+save_results && rm -r "$RESULTS"

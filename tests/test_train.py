@@ -281,17 +281,26 @@ def final_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_stop_at_step_replays_the_first_steps_of_a_longer_run(data_dir, tmp_path):
-    """A run stopped by stop_at_step keeps the whole run's learning-rate schedule: its checkpoint equals the longer
-    run's checkpoint at that step."""
+    """A run stopped by stop_at_step keeps the whole run's learning-rate schedule (its checkpoint equals the longer
+    run's at that step, in the cosine part of the schedule), goes no further when run again with the same setting, and
+    ends like the longer run once the setting is cleared."""
+    schedule = ("contrastive.steps=6", "warmup_steps=1")
     whole, part = tmp_path / "whole", tmp_path / "part"
-    run(tiny_settings(data_dir, whole, "contrastive.steps=4", "save_every=2", "keep_checkpoints=true"))
-    run(tiny_settings(data_dir, part, "contrastive.steps=4", "save_every=10", "stop_at_step=2"))
-    assert latest_checkpoint(part).name == "checkpoint-2" and not (part / "final").exists()
+    run(tiny_settings(data_dir, whole, *schedule, "save_every=2", "keep_checkpoints=true"))
+    for _ in range(2):  # the second call resumes at step 4 and stops there again
+        run(tiny_settings(data_dir, part, *schedule, "save_every=10", "stop_at_step=4"))
+    assert latest_checkpoint(part).name == "checkpoint-4" and not (part / "final").exists()
     logs = [[json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()] for out in (whole, part)]
-    assert [r["lr"] for r in logs[1]] == [r["lr"] for r in logs[0][:2]] and len(logs[1]) == 2
-    expected, stopped = final_weights(whole / "checkpoint-2"), final_weights(part / "checkpoint-2")
-    for name, tensor in expected.items():
-        torch.testing.assert_close(stopped[name], tensor, rtol=0, atol=1e-6, msg=name)
+    assert [r["lr"] for r in logs[1]] == [r["lr"] for r in logs[0][:4]] and len(logs[1]) == 4
+    assert logs[0][3]["lr"] < logs[0][1]["lr"]  # step 4 is past the peak: the schedule length matters there
+    for folder in ("checkpoint-4", "final"):
+        if folder == "final":
+            run(tiny_settings(data_dir, part, *schedule, "save_every=10"))
+        expected, replayed = final_weights(whole / folder), final_weights(part / folder)
+        for name, tensor in expected.items():
+            torch.testing.assert_close(replayed[name], tensor, rtol=0, atol=1e-6, msg=f"{folder}: {name}")
+    with pytest.raises(ValueError, match="stop_at_step must be between 0"):
+        run(tiny_settings(data_dir, tmp_path / "beyond", *schedule, "stop_at_step=7"))
 
 
 def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):

@@ -169,6 +169,11 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
         model.gradient_checkpointing_enable()
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     total = task.total_steps
+    if not 0 <= settings.stop_at_step <= total:
+        raise ValueError(
+            f"stop_at_step must be between 0 (no stop) and the run's {total} steps, got {settings.stop_at_step}"
+        )
+    end = settings.stop_at_step or total  # the step after which this invocation ends
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, settings.warmup_steps, total, settings.min_lr_ratio)
     )
@@ -190,7 +195,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     step = start
     bar = tqdm(total=total, initial=start, disable=not accelerator.is_main_process, desc=settings.stage)
     t0, running, window = time.monotonic(), 0.0, 0
-    while step < total:
+    while step < end:
         loss = task.loss(model, step)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
@@ -201,7 +206,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
         running += accelerator.reduce(loss.detach(), "mean").item()  # the mean over the processes' batches
         window += 1
         bar.update(1)
-        if step % settings.log_every == 0 or step == total:
+        if step % settings.log_every == 0 or step == end:
             record = {"step": step, "loss": running / window, "lr": scheduler.get_last_lr()[0],
                       "seconds": round(time.monotonic() - t0, 1)}
             if accelerator.is_main_process:
@@ -213,14 +218,14 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
         if math.isfinite(deadline):  # every process stops at the same step, or the others would wait forever
             flag = torch.tensor(float(out_of_time), device=accelerator.device)
             out_of_time = bool(accelerator.reduce(flag, "sum").item())
-        stopped = step == settings.stop_at_step
-        if step % settings.save_every == 0 or out_of_time or stopped:
+        if step % settings.save_every == 0 or out_of_time or (step == end and end < total):
             save_checkpoint(accelerator, model, optimizer, scheduler, settings, step, task)
-        if out_of_time or stopped:
-            reason = "time limit reached" if out_of_time else "stop_at_step reached"
-            accelerator.print(f"{reason} at step {step}; resume by running the same command again")
+        if out_of_time:
+            accelerator.print(f"time limit reached at step {step}; resume by running the same command again")
             break
     bar.close()
+    if end < total and step >= end:
+        accelerator.print(f"stopped after step {end} of {total} (stop_at_step); raise or clear it to go on")
     log.close()
     final = output_dir / "final"
     if step >= total:
