@@ -16,7 +16,7 @@ import torch
 from transformers import AutoTokenizer
 
 from medeir.bench import saved_for_backward
-from medeir.train.data import Pair, PairMixture, ScoredPairSampler, mask_tokens, packed_token_stream, read_pairs
+from medeir.train.data import PackedRows, Pair, PairMixture, ScoredPairSampler, mask_tokens, read_pairs
 from medeir.train.losses import (
     embedding_distillation_loss,
     graded_similarity_loss,
@@ -170,10 +170,32 @@ def test_mask_tokens_keeps_specials_and_labels_only_chosen(tokenizer):
 
 
 def test_packed_stream_rows_have_exact_length_and_start_with_cls(tokenizer, data_dir):
-    stream = packed_token_stream(tokenizer, sorted((data_dir / "text").glob("*.gz")), 24, seed=0)
+    stream = PackedRows(tokenizer, sorted((data_dir / "text").glob("*.gz")), 24, seed=0, buffer_size=8)
     rows = [next(stream) for _ in range(30)]
     assert all(len(r) == 24 and r[0] == tokenizer.cls_token_id for r in rows)
     assert any(tokenizer.sep_token_id in r for r in rows)
+
+
+def test_packed_stream_restored_from_its_state_reads_on_where_it_stopped(tokenizer, data_dir, tmp_path):
+    files = sorted((data_dir / "text").glob("*.gz"))
+    from medeir.tokenizer import iter_lines
+
+    per_pass = sum(len(ids) + 1 for f in files for ids in tokenizer(list(iter_lines(f)), add_special_tokens=False)[
+        "input_ids"])
+    count = 3 * per_pass // 23  # three passes over the shards (23 packed ids a row)
+    straight = PackedRows(tokenizer, files, 24, seed=3, buffer_size=8)
+    first = [next(straight) for _ in range(count)]
+    stopped = PackedRows(tokenizer, files, 24, seed=3, buffer_size=8)
+    assert [next(stopped) for _ in range(count // 2)] == first[: count // 2]  # mid-pass, mid-shard
+    resumed = PackedRows(tokenizer, files, 24, seed=3, buffer_size=8)
+    resumed.load_state_dict(stopped.state_dict())
+    assert [next(resumed) for _ in range(count - count // 2)] == first[count // 2 :]
+    with pytest.raises(ValueError, match="rows of 24 tokens"):
+        PackedRows(tokenizer, files, 32, seed=3).load_state_dict(stopped.state_dict())
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(ValueError, match="no text in"):
+        next(PackedRows(tokenizer, [empty], 24, seed=0, buffer_size=2))
 
 
 def test_pairs_reader_and_mixture_avoid_in_batch_duplicates(data_dir):
@@ -301,6 +323,23 @@ def test_stop_at_step_replays_the_first_steps_of_a_longer_run(data_dir, tmp_path
             torch.testing.assert_close(replayed[name], tensor, rtol=0, atol=1e-6, msg=f"{folder}: {name}")
     with pytest.raises(ValueError, match="stop_at_step must be between 0"):
         run(tiny_settings(data_dir, tmp_path / "beyond", *schedule, "stop_at_step=7"))
+
+
+@pytest.mark.slow
+def test_an_interrupted_mlm_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):
+    """The MLM stream saves its position: a run stopped after step 2 (mid-phase) and run again ends like one run
+    straight through, across the curriculum's change of length."""
+    mlm = ("stage=mlm", "mlm.curriculum=[[16, 3], [32, 2]]", "mlm.tokens_per_batch=64", "save_every=10")
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    run(tiny_settings(data_dir, straight, *mlm))
+    run(tiny_settings(data_dir, stopped, *mlm, "stop_at_step=2"))
+    run(tiny_settings(data_dir, stopped, *mlm))
+    losses = [[json.loads(line)["loss"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
+              for out in (straight, stopped)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6) and len(losses[0]) == 5
+    expected, resumed = final_weights(straight / "final"), final_weights(stopped / "final")
+    for name, tensor in expected.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=1e-6, msg=name)
 
 
 def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,41 +32,82 @@ def expand_files(data_dir: str | Path, patterns: list[str] | tuple[str, ...]) ->
 # MLM
 
 
-def packed_token_stream(tokenizer, files: list[Path], seq_len: int, seed: int) -> Iterator[list[int]]:
-    """Endless stream of ``[CLS] doc [SEP] doc [SEP] ...`` rows of exactly ``seq_len`` ids.
+class PackedRows:
+    """Endless ``[CLS] doc [SEP] doc [SEP] ...`` rows of exactly ``seq_len`` ids, shuffled approximately through a
+    buffer of ``buffer_size`` rows.
 
     Files (shards) are visited in a new random order each pass and read line by line, so the corpus never has to fit
-    in memory; documents are concatenated and cut into rows (sequence packing, no padding).
+    in memory; documents are concatenated and cut into rows (sequence packing, no padding). ``state_dict`` records
+    where the stream stands (pass order, shard and line, the partial row, the buffer, both random states), so a run
+    resumed with ``load_state_dict`` reads on exactly where it stopped.
     """
-    rng = random.Random(seed)
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    buffer: list[int] = []
-    while True:
-        order = files[:]
-        rng.shuffle(order)
-        for file in order:
-            lines = iter_lines(file)
-            while True:
-                chunk = [line for _, line in zip(range(256), lines, strict=False)]
-                if not chunk:
-                    break
-                for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"]:
-                    buffer.extend(ids + [sep_id])
-                while len(buffer) >= seq_len - 1:
-                    yield [cls_id] + buffer[: seq_len - 1]
-                    buffer = buffer[seq_len - 1 :]
 
+    LINES_PER_READ = 256
 
-def shuffled(stream: Iterator, buffer_size: int, seed: int) -> Iterator:
-    """Approximate shuffle of a stream with a fixed-size buffer."""
-    rng = random.Random(seed)
-    buffer = []
-    for item in stream:
-        buffer.append(item)
-        if len(buffer) >= buffer_size:
-            yield buffer.pop(rng.randrange(len(buffer)))
-    rng.shuffle(buffer)
-    yield from buffer
+    def __init__(self, tokenizer, files: list[Path], seq_len: int, seed: int, buffer_size: int = 512):
+        self.tokenizer, self.files, self.seq_len, self.buffer_size = tokenizer, files, seq_len, buffer_size
+        self.order_rng = random.Random(seed + seq_len)  # shard order of each pass
+        self.pick_rng = random.Random(seed)  # which buffered row comes out next
+        self.order: list[int] = []  # this pass's shard order (indices into files)
+        self.shard = 0  # position in ``order``
+        self.lines_read = 0  # lines of the current shard already tokenized
+        self.lines_this_pass = 0
+        self.tokens: list[int] = []  # packed ids not yet in a row
+        self.rows: list[list[int]] = []  # the shuffle buffer
+        self._lines: Iterator[str] | None = None
+
+    def state_dict(self) -> dict:
+        return {
+            "seq_len": self.seq_len, "order_rng": self.order_rng.getstate(), "pick_rng": self.pick_rng.getstate(),
+            "order": list(self.order), "shard": self.shard, "lines_read": self.lines_read,
+            "lines_this_pass": self.lines_this_pass, "tokens": list(self.tokens), "rows": [list(r) for r in self.rows],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["seq_len"] != self.seq_len:
+            raise ValueError(f"stream state for rows of {state['seq_len']} tokens, not {self.seq_len}")
+        self.order_rng.setstate(state["order_rng"])
+        self.pick_rng.setstate(state["pick_rng"])
+        self.order, self.shard, self.lines_read = list(state["order"]), state["shard"], state["lines_read"]
+        self.lines_this_pass, self.tokens = state["lines_this_pass"], list(state["tokens"])
+        self.rows = [list(r) for r in state["rows"]]
+        self._lines = None  # reopened at ``lines_read`` on the next read
+
+    def __iter__(self) -> PackedRows:
+        return self
+
+    def __next__(self) -> list[int]:
+        while len(self.rows) < self.buffer_size:
+            self.rows.append(self._next_row())
+        return self.rows.pop(self.pick_rng.randrange(len(self.rows)))
+
+    def _next_row(self) -> list[int]:
+        while len(self.tokens) < self.seq_len - 1:
+            self._read_lines()
+        row = [self.tokenizer.cls_token_id] + self.tokens[: self.seq_len - 1]
+        self.tokens = self.tokens[self.seq_len - 1 :]
+        return row
+
+    def _read_lines(self) -> None:
+        """Tokenize the next lines of the current shard, moving on to the next shard (or pass) at its end."""
+        if self.shard >= len(self.order):
+            if self.order and not self.lines_this_pass:
+                raise ValueError(f"no text in {[str(f) for f in self.files]}")
+            self.order = list(range(len(self.files)))
+            self.order_rng.shuffle(self.order)
+            self.shard, self.lines_read, self.lines_this_pass, self._lines = 0, 0, 0, None
+        if self._lines is None:
+            self._lines = iter_lines(self.files[self.order[self.shard]])
+            for _ in itertools.islice(self._lines, self.lines_read):
+                pass
+        chunk = list(itertools.islice(self._lines, self.LINES_PER_READ))
+        if not chunk:
+            self.shard, self.lines_read, self._lines = self.shard + 1, 0, None
+            return
+        self.lines_read += len(chunk)
+        self.lines_this_pass += len(chunk)
+        for ids in self.tokenizer(chunk, add_special_tokens=False)["input_ids"]:
+            self.tokens.extend(ids + [self.tokenizer.sep_token_id])
 
 
 def mask_tokens(

@@ -9,14 +9,13 @@ import torch
 import torch.utils.checkpoint
 
 from .data import (
+    PackedRows,
     PairMixture,
     ScoredPairSampler,
     TextSampler,
     expand_files,
     mask_tokens,
-    packed_token_stream,
     read_pairs,
-    shuffled,
 )
 from .losses import (
     embedding_distillation_loss,
@@ -53,7 +52,7 @@ class MLMTask:
         self.seed = settings.seed
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.phase_ends = list(itertools.accumulate(steps for _, steps in self.settings.curriculum))
-        self.stream, self.stream_length = None, 0
+        self.stream: PackedRows | None = None
 
     @property
     def total_steps(self) -> int:
@@ -63,22 +62,28 @@ class MLMTask:
         phase = next(i for i, end in enumerate(self.phase_ends) if step < end)
         return self.settings.curriculum[phase][0]
 
-    def data_state(self) -> None:
-        """None: the stream's position in the shards is not saved (replaying it would mean re-reading them)."""
-        return None
+    def data_state(self) -> dict:
+        """Where the row stream stands (None before the first step) and the masking generator's state."""
+        return {"stream": self.stream.state_dict() if self.stream else None, "masks": self.generator.get_state()}
 
-    def resume(self, step: int, state: None) -> None:
-        """Re-seed the stream by ``step``: a resumed run reads the shards in a new random order and new masks, so rows
-        read before the interruption may come again (and others not at all) within the pass."""
-        self.seed += step
-        self.generator.manual_seed(self.seed)
+    def resume(self, step: int, state: dict | None) -> None:
+        """Continue exactly where ``data_state`` was taken; without one (a checkpoint of another process count),
+        re-seed by ``step``: the shards are then read in a new order, so rows read before may come again."""
+        if state is None:
+            self.seed += step
+            self.generator.manual_seed(self.seed)
+            self.stream = None
+            return
+        self.generator.set_state(state["masks"])
         self.stream = None
+        if state["stream"] is not None:
+            self.stream = PackedRows(self.tokenizer, self.files, state["stream"]["seq_len"], self.seed)
+            self.stream.load_state_dict(state["stream"])
 
     def loss(self, model, step: int) -> torch.Tensor:
         length = self.seq_len(step)
-        if self.stream is None or length != self.stream_length:
-            files_stream = packed_token_stream(self.tokenizer, self.files, length, self.seed + length)
-            self.stream, self.stream_length = shuffled(files_stream, 512, self.seed), length
+        if self.stream is None or length != self.stream.seq_len:
+            self.stream = PackedRows(self.tokenizer, self.files, length, self.seed)
         rows = max(1, self.settings.tokens_per_batch // length)
         ids = torch.tensor([next(self.stream) for _ in range(rows)])
         masked, labels = mask_tokens(ids, self.tokenizer, self.settings.mask_prob, self.generator)
