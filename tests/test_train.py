@@ -176,7 +176,8 @@ def test_packed_stream_rows_have_exact_length_and_start_with_cls(tokenizer, data
     assert any(tokenizer.sep_token_id in r for r in rows)
 
 
-def test_packed_stream_restored_from_its_state_reads_on_where_it_stopped(tokenizer, data_dir, tmp_path):
+def test_packed_stream_restored_from_its_state_reads_on_where_it_stopped(tokenizer, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(PackedRows, "LINES_PER_READ", 7)  # a shard (30 lines) takes several reads: resume mid-shard
     files = sorted((data_dir / "text").glob("*.gz"))
     from medeir.tokenizer import iter_lines
 
@@ -186,12 +187,15 @@ def test_packed_stream_restored_from_its_state_reads_on_where_it_stopped(tokeniz
     straight = PackedRows(tokenizer, files, 24, seed=3, buffer_size=8)
     first = [next(straight) for _ in range(count)]
     stopped = PackedRows(tokenizer, files, 24, seed=3, buffer_size=8)
-    assert [next(stopped) for _ in range(count // 2)] == first[: count // 2]  # mid-pass, mid-shard
+    assert [next(stopped) for _ in range(count // 2)] == first[: count // 2]
+    assert 0 < stopped.lines_read < 30  # stopped inside a shard
     resumed = PackedRows(tokenizer, files, 24, seed=3, buffer_size=8)
     resumed.load_state_dict(stopped.state_dict())
     assert [next(resumed) for _ in range(count - count // 2)] == first[count // 2 :]
     with pytest.raises(ValueError, match="rows of 24 tokens"):
         PackedRows(tokenizer, files, 32, seed=3).load_state_dict(stopped.state_dict())
+    with pytest.raises(ValueError, match="other text files"):
+        PackedRows(tokenizer, files[:1], 24, seed=3).load_state_dict(stopped.state_dict())
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     with pytest.raises(ValueError, match="no text in"):
@@ -326,13 +330,15 @@ def test_stop_at_step_replays_the_first_steps_of_a_longer_run(data_dir, tmp_path
 
 
 @pytest.mark.slow
-def test_an_interrupted_mlm_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):
-    """The MLM stream saves its position: a run stopped after step 2 (mid-phase) and run again ends like one run
-    straight through, across the curriculum's change of length."""
+@pytest.mark.parametrize("stop", [2, 3])
+def test_an_interrupted_mlm_run_resumes_exactly_where_it_stopped(data_dir, tmp_path, monkeypatch, stop):
+    """The MLM stream saves its position: a run stopped after step 2 (inside the first phase, and inside a shard) or 3
+    (where the curriculum changes length) and run again ends like one run straight through."""
+    monkeypatch.setattr(PackedRows, "LINES_PER_READ", 5)
     mlm = ("stage=mlm", "mlm.curriculum=[[16, 3], [32, 2]]", "mlm.tokens_per_batch=64", "save_every=10")
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     run(tiny_settings(data_dir, straight, *mlm))
-    run(tiny_settings(data_dir, stopped, *mlm, "stop_at_step=2"))
+    run(tiny_settings(data_dir, stopped, *mlm, f"stop_at_step={stop}"))
     run(tiny_settings(data_dir, stopped, *mlm))
     losses = [[json.loads(line)["loss"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
               for out in (straight, stopped)]

@@ -45,6 +45,8 @@ class PackedRows:
     LINES_PER_READ = 256
 
     def __init__(self, tokenizer, files: list[Path], seq_len: int, seed: int, buffer_size: int = 512):
+        if not files:
+            raise ValueError("no text files to read")
         self.tokenizer, self.files, self.seq_len, self.buffer_size = tokenizer, files, seq_len, buffer_size
         self.order_rng = random.Random(seed + seq_len)  # shard order of each pass
         self.pick_rng = random.Random(seed)  # which buffered row comes out next
@@ -58,7 +60,8 @@ class PackedRows:
 
     def state_dict(self) -> dict:
         return {
-            "seq_len": self.seq_len, "order_rng": self.order_rng.getstate(), "pick_rng": self.pick_rng.getstate(),
+            "files": [f.name for f in self.files], "seq_len": self.seq_len,
+            "order_rng": self.order_rng.getstate(), "pick_rng": self.pick_rng.getstate(),
             "order": list(self.order), "shard": self.shard, "lines_read": self.lines_read,
             "lines_this_pass": self.lines_this_pass, "tokens": list(self.tokens), "rows": [list(r) for r in self.rows],
         }
@@ -66,6 +69,8 @@ class PackedRows:
     def load_state_dict(self, state: dict) -> None:
         if state["seq_len"] != self.seq_len:
             raise ValueError(f"stream state for rows of {state['seq_len']} tokens, not {self.seq_len}")
+        if state["files"] != [f.name for f in self.files]:  # names: the data may sit elsewhere after a move
+            raise ValueError(f"stream state for other text files: {state['files']}")
         self.order_rng.setstate(state["order_rng"])
         self.pick_rng.setstate(state["pick_rng"])
         self.order, self.shard, self.lines_read = list(state["order"]), state["shard"], state["lines_read"]

@@ -63,8 +63,10 @@ class MLMTask:
         return self.settings.curriculum[phase][0]
 
     def data_state(self) -> dict:
-        """Where the row stream stands (None before the first step) and the masking generator's state."""
-        return {"stream": self.stream.state_dict() if self.stream else None, "masks": self.generator.get_state()}
+        """Where the row stream stands (None before the first step), the masking generator's state and the seed
+        of the streams built at later curriculum phases."""
+        stream = self.stream.state_dict() if self.stream is not None else None
+        return {"seed": self.seed, "stream": stream, "masks": self.generator.get_state()}
 
     def resume(self, step: int, state: dict | None) -> None:
         """Continue exactly where ``data_state`` was taken; without one (a checkpoint of another process count),
@@ -74,6 +76,7 @@ class MLMTask:
             self.generator.manual_seed(self.seed)
             self.stream = None
             return
+        self.seed = state["seed"]  # the base seed, re-seeded by an earlier resume without a state
         self.generator.set_state(state["masks"])
         self.stream = None
         if state["stream"] is not None:
