@@ -305,6 +305,14 @@ def final_weights(folder: Path) -> dict[str, torch.Tensor]:
     return {name: tensor for file in sorted(folder.glob("*.safetensors")) for name, tensor in load_file(file).items()}
 
 
+def assert_same_weights(expected_folder: Path, actual_folder: Path) -> None:
+    """Both folders hold the same tensors, equal to 1e-6 (runs that must match step for step)."""
+    expected, actual = final_weights(expected_folder), final_weights(actual_folder)
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=1e-6, msg=f"{actual_folder.name}: {name}")
+
+
 @pytest.mark.slow
 def test_stop_at_step_replays_the_first_steps_of_a_longer_run(data_dir, tmp_path):
     """A run stopped by stop_at_step keeps the whole run's learning-rate schedule (its checkpoint equals the longer
@@ -319,12 +327,9 @@ def test_stop_at_step_replays_the_first_steps_of_a_longer_run(data_dir, tmp_path
     logs = [[json.loads(line) for line in (out / "loss_log.jsonl").read_text().splitlines()] for out in (whole, part)]
     assert [r["lr"] for r in logs[1]] == [r["lr"] for r in logs[0][:4]] and len(logs[1]) == 4
     assert logs[0][3]["lr"] < logs[0][1]["lr"]  # step 4 is past the peak: the schedule length matters there
-    for folder in ("checkpoint-4", "final"):
-        if folder == "final":
-            run(tiny_settings(data_dir, part, *schedule, "save_every=10"))
-        expected, replayed = final_weights(whole / folder), final_weights(part / folder)
-        for name, tensor in expected.items():
-            torch.testing.assert_close(replayed[name], tensor, rtol=0, atol=1e-6, msg=f"{folder}: {name}")
+    assert_same_weights(whole / "checkpoint-4", part / "checkpoint-4")
+    run(tiny_settings(data_dir, part, *schedule, "save_every=10"))  # cleared: on to the last step
+    assert_same_weights(whole / "final", part / "final")
     with pytest.raises(ValueError, match="stop_at_step must be between 0"):
         run(tiny_settings(data_dir, tmp_path / "beyond", *schedule, "stop_at_step=7"))
 
@@ -343,9 +348,7 @@ def test_an_interrupted_mlm_run_resumes_exactly_where_it_stopped(data_dir, tmp_p
     losses = [[json.loads(line)["loss"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
               for out in (straight, stopped)]
     assert losses[1] == pytest.approx(losses[0], rel=1e-6) and len(losses[0]) == 5
-    expected, resumed = final_weights(straight / "final"), final_weights(stopped / "final")
-    for name, tensor in expected.items():
-        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=1e-6, msg=name)
+    assert_same_weights(straight / "final", stopped / "final")
 
 
 def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):
@@ -363,10 +366,7 @@ def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path)
     losses = [[json.loads(line)["loss"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
               for out in (straight, stopped)]
     assert losses[1] == pytest.approx(losses[0], rel=1e-6) and len(losses[0]) == 4
-    expected, resumed = final_weights(straight / "final"), final_weights(stopped / "final")
-    assert expected.keys() == resumed.keys()
-    for name, tensor in expected.items():
-        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=1e-6, msg=name)
+    assert_same_weights(straight / "final", stopped / "final")
 
 
 @pytest.mark.slow

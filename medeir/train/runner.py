@@ -131,8 +131,8 @@ def save_checkpoint(accelerator, model, optimizer, scheduler, settings: RunSetti
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
         for old in output_dir.glob(f"{CHECKPOINT_PREFIX}*"):
-            stale = checkpoint_step(old) is None or (checkpoint_step(old) < step and not settings.keep_checkpoints)
-            if old != folder and stale:
+            old_step = checkpoint_step(old)
+            if old != folder and (old_step is None or (old_step < step and not settings.keep_checkpoints)):
                 shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return folder

@@ -71,14 +71,13 @@ class MLMTask:
     def resume(self, step: int, state: dict | None) -> None:
         """Continue exactly where ``data_state`` was taken; without one (a checkpoint of another process count),
         re-seed by ``step``: the shards are then read in a new order, so rows read before may come again."""
+        self.stream = None
         if state is None:
             self.seed += step
             self.generator.manual_seed(self.seed)
-            self.stream = None
             return
         self.seed = state["seed"]  # the base seed, re-seeded by an earlier resume without a state
         self.generator.set_state(state["masks"])
-        self.stream = None
         if state["stream"] is not None:
             self.stream = PackedRows(self.tokenizer, self.files, state["stream"]["seq_len"], self.seed)
             self.stream.load_state_dict(state["stream"])
