@@ -16,7 +16,16 @@ import torch
 from transformers import AutoTokenizer
 
 from medeir.bench import saved_for_backward
-from medeir.train.data import PackedRows, Pair, PairMixture, ScoredPairSampler, mask_tokens, read_pairs
+from medeir.evaluation.degrade import degrade_text
+from medeir.train.data import (
+    PackedRows,
+    Pair,
+    PairMixture,
+    PassageDegrader,
+    ScoredPairSampler,
+    mask_tokens,
+    read_pairs,
+)
 from medeir.train.losses import (
     embedding_distillation_loss,
     graded_similarity_loss,
@@ -353,8 +362,12 @@ def test_an_interrupted_mlm_run_resumes_exactly_where_it_stopped(data_dir, tmp_p
 
 def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):
     """Stopped by its time limit after step 1 and run again, a run ends with the same weights and losses as one run
-    straight through: the resume restores the samplers' draws and the dropout random state, not just the step."""
-    graded = ("contrastive.graded_pair_files=[train/sts.jsonl]", "contrastive.graded_pairs_per_batch=2")
+    straight through: the resume restores the samplers' draws (pairs, graded pairs, which passages are degraded) and
+    the dropout random state, not just the step."""
+    graded = (
+        "contrastive.graded_pair_files=[train/sts.jsonl]", "contrastive.graded_pairs_per_batch=2",
+        "contrastive.degraded_passage_share=0.5",
+    )
     straight = tmp_path / "straight"
     run(tiny_settings(data_dir, straight, "contrastive.steps=4", "save_every=10", *graded))
     stopped = tmp_path / "stopped"
@@ -453,6 +466,48 @@ def test_graded_pairs_add_the_weighted_cosent_term(data_dir, tmp_path, tokenizer
         )
     assert expected > 0.1
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+
+
+def test_passage_degrader_degrades_its_share_and_replays_from_its_state():
+    texts = [f"The patient {i} took {i % 9} mg of Aspirin, twice a day." for i in range(2000)]
+    degrader = PassageDegrader(0.25, seed=7)
+    out = degrader(texts)
+    changed = [new != old for new, old in zip(out, texts, strict=True)]
+    assert 0.22 < sum(changed) / len(texts) < 0.28
+    assert all(new == degrade_text(old) for new, old, c in zip(out, texts, changed, strict=True) if c)
+    state = degrader.state_dict()
+    first = degrader(texts[:50])
+    degrader.load_state_dict(state)
+    assert degrader(texts[:50]) == first
+    assert PassageDegrader(1.0, seed=7)(texts[:3]) == ["patient num took num mg aspirin twice day"] * 3
+    for share in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"degraded_passage_share must be in \(0, 1\]"):
+            PassageDegrader(share, seed=7)
+
+
+def test_degraded_passage_share_degrades_the_passages_of_the_same_batch(data_dir, tmp_path, tokenizer):
+    """contrastive.degraded_passage_share=1: the step draws the batch a run without it draws, and its loss is the
+    in-batch loss of the intact queries against the degraded passages."""
+    plain = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6")
+    degraded = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6", "contrastive.degraded_passage_share=1.0")
+    torch.manual_seed(0)
+    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
+    device = torch.device("cpu")
+    plain_task, degraded_task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(degraded, tokenizer, device)
+    assert plain_task.degrader is None
+    pairs = ContrastiveTask(plain, tokenizer, device).mixture.batch(6)  # a fresh task draws the same first batch
+    s = degraded.contrastive
+    with torch.no_grad():
+        loss = degraded_task.loss(model, 0)
+        q = degraded_task.embed(model, [p.query for p in pairs], s.query_max_length)
+        passages = [degrade_text(p.positive) for p in pairs]
+        assert all(text != p.positive for text, p in zip(passages, pairs, strict=True))
+        expected = in_batch_contrastive_loss(
+            q, degraded_task.embed(model, passages, s.passage_max_length), s.scale, None, s.symmetric
+        )
+        intact = plain_task.loss(model, 0)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert abs(intact.item() - expected.item()) > 1e-3
 
 
 def test_chunked_embedding_gives_the_same_gradients_and_keeps_far_less_for_backward(data_dir, tmp_path, tokenizer):

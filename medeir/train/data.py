@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from medeir.evaluation.beir_data import read_jsonl
+from medeir.evaluation.degrade import degrade_text
 from medeir.tokenizer import iter_lines
 
 STSB_MIN_SCORE = 4.0  # STS-B train pairs at or above this gold score count as paraphrase positives
@@ -222,6 +223,28 @@ class PairMixture:
             if len(batch) == size:
                 break
         return batch
+
+
+class PassageDegrader:
+    """Gives each passage, independently with probability ``share``, the keyword-list form of nfcorpus-degraded's
+    documents (``degrade_text``: lowercased, no stop-words or punctuation, numbers written ``num``), so the model also
+    learns to match intact queries to preprocessed documents. Its random stream is its own: the pair batches drawn are
+    the same as without it."""
+
+    def __init__(self, share: float, seed: int):
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"degraded_passage_share must be in (0, 1], got {share}")
+        self.share = share
+        self.rng = random.Random(f"degrade-{seed}")
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+
+    def __call__(self, passages: list[str]) -> list[str]:
+        return [degrade_text(text) if self.rng.random() < self.share else text for text in passages]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import torch.utils.checkpoint
 from .data import (
     PackedRows,
     PairMixture,
+    PassageDegrader,
     ScoredPairSampler,
     TextSampler,
     expand_files,
@@ -120,6 +121,8 @@ class ContrastiveTask:
         self.graded = None
         if self.settings.graded_pairs_per_batch:
             self.graded = ScoredPairSampler(expand_files(data_dir, self.settings.graded_pair_files), settings.seed)
+        share = self.settings.degraded_passage_share
+        self.degrader = PassageDegrader(share, settings.seed) if share else None
         uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
 
@@ -140,8 +143,9 @@ class ContrastiveTask:
         return teacher
 
     def _samplers(self) -> dict:
-        """The run's data samplers by name (graded pairs and distill-only texts only where configured)."""
-        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts}
+        """The run's data samplers by name (graded pairs, distill-only texts and the degrader only where
+        configured)."""
+        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts, "degrader": self.degrader}
         return {name: sampler for name, sampler in samplers.items() if sampler is not None}
 
     def data_state(self) -> dict:
@@ -201,6 +205,8 @@ class ContrastiveTask:
         queries = [p.query for p in pairs]
         passages = [p.positive for p in pairs]
         negatives = [p.negative for p in pairs if p.negative]
+        if self.degrader is not None:
+            passages, negatives = self.degrader(passages), self.degrader(negatives)
         q = self.embed_queries(model, queries)
         p = self.embed_passages(model, passages)
         n = self.embed_passages(model, negatives) if negatives else None
