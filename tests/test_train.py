@@ -469,7 +469,8 @@ def test_graded_pairs_add_the_weighted_cosent_term(data_dir, tmp_path, tokenizer
 
 
 def test_passage_degrader_degrades_its_share_and_replays_from_its_state():
-    texts = [f"The patient {i} took {i % 9} mg of Aspirin, twice a day." for i in range(2000)]
+    names = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]  # distinct words
+    texts = [f"The patient {name} took {i % 9} mg of Aspirin, twice a day." for i, name in enumerate(names)]
     degrader = PassageDegrader(0.25, seed=7)
     out = degrader(texts)
     changed = [new != old for new, old in zip(out, texts, strict=True)]
@@ -479,35 +480,53 @@ def test_passage_degrader_degrades_its_share_and_replays_from_its_state():
     first = degrader(texts[:50])
     degrader.load_state_dict(state)
     assert degrader(texts[:50]) == first
-    assert PassageDegrader(1.0, seed=7)(texts[:3]) == ["patient num took num mg aspirin twice day"] * 3
     for share in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match=r"degraded_passage_share must be in \(0, 1\]"):
             PassageDegrader(share, seed=7)
 
 
-def test_degraded_passage_share_degrades_the_passages_of_the_same_batch(data_dir, tmp_path, tokenizer):
-    """contrastive.degraded_passage_share=1: the step draws the batch a run without it draws, and its loss is the
-    in-batch loss of the intact queries against the degraded passages."""
-    plain = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6")
-    degraded = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6", "contrastive.degraded_passage_share=1.0")
+def test_passage_degrader_never_makes_two_passages_of_a_batch_alike():
+    """A keyword list already in the batch (another passage's, or an intact passage that is one) keeps the passage
+    intact: the in-batch negatives stay true negatives."""
+    batch = ["Dose 5 mg daily.", "dose 10 mg, daily", "aspirin num", "Aspirin 81", "The Heart."]
+    assert PassageDegrader(1.0, seed=7)(batch) == ["dose num mg daily", "dose 10 mg, daily", "aspirin num",
+                                                   "Aspirin 81", "heart"]
+
+
+def test_degraded_passage_share_degrades_what_the_student_reads(data_dir, tmp_path, tokenizer, monkeypatch):
+    """contrastive.degraded_passage_share=1: the step draws the batch a run without it draws; the student reads the
+    keyword lists of the positives and hard negatives (the contrastive term is exactly the in-batch loss on them),
+    the teacher the intact text."""
+    drugs = ["aspirin", "ibuprofen", "insulin", "metformin", "warfarin", "heparin", "lisinopril", "codeine"]
+    records = [{"query": f"What does {d} treat?", "positive": f"The drug {d.title()} treats the patient's pain.",
+                "negative": f"Why {d.title()} is not given for the heart."} for d in drugs]
+    (data_dir / "train" / "neg.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    common = ("contrastive.batch_size=6", "contrastive.pair_files={train/neg.jsonl: 1.0}")
+    plain = tiny_settings(data_dir, tmp_path, *common)
+    degraded = tiny_settings(
+        data_dir, tmp_path, *common, "contrastive.degraded_passage_share=1.0",
+        "contrastive.similarity_distill_weight=0.5",
+    )
     torch.manual_seed(0)
     model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
     device = torch.device("cpu")
-    plain_task, degraded_task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(degraded, tokenizer, device)
-    assert plain_task.degrader is None
+    task = ContrastiveTask(degraded, tokenizer, device)
+    assert ContrastiveTask(plain, tokenizer, device).degrader is None
     pairs = ContrastiveTask(plain, tokenizer, device).mixture.batch(6)  # a fresh task draws the same first batch
+    taught = []
+    monkeypatch.setattr(task, "teacher_embed", lambda texts: taught.append(texts) or torch.eye(len(texts), 8))
     s = degraded.contrastive
     with torch.no_grad():
-        loss = degraded_task.loss(model, 0)
-        q = degraded_task.embed(model, [p.query for p in pairs], s.query_max_length)
-        passages = [degrade_text(p.positive) for p in pairs]
-        assert all(text != p.positive for text, p in zip(passages, pairs, strict=True))
-        expected = in_batch_contrastive_loss(
-            q, degraded_task.embed(model, passages, s.passage_max_length), s.scale, None, s.symmetric
+        q = task.embed(model, [p.query for p in pairs], s.query_max_length)
+        read = [task.embed(model, [degrade_text(getattr(p, side)) for p in pairs], s.passage_max_length)
+                for side in ("positive", "negative")]
+        contrastive = in_batch_contrastive_loss(q, read[0], s.scale, read[1], s.symmetric)
+        ranking = similarity_distillation_loss(
+            q, torch.cat(read), torch.eye(6, 8), torch.cat([torch.eye(6, 8), torch.eye(6, 8)]), s.scale
         )
-        intact = plain_task.loss(model, 0)
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
-    assert abs(intact.item() - expected.item()) > 1e-3
+        loss = task.loss(model, 0)
+    assert loss.item() == pytest.approx(contrastive.item() + 0.5 * ranking.item(), rel=1e-5)
+    assert taught == [[p.query for p in pairs], [p.positive for p in pairs], [p.negative for p in pairs]]
 
 
 def test_chunked_embedding_gives_the_same_gradients_and_keeps_far_less_for_backward(data_dir, tmp_path, tokenizer):

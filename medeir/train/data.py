@@ -189,7 +189,7 @@ class ShuffledCycle:
 class PairMixture:
     """Endless batches drawn from several pair sources with given weights; within a batch no two pairs share a
     group or a query, and no passage text (positive or hard negative) occurs twice, so every candidate but a query's
-    own positive is a true negative for it."""
+    own positive is a true negative for it (``PassageDegrader`` keeps it so)."""
 
     def __init__(self, sources: dict[str, list[Pair]], weights: dict[str, float], seed: int):
         empty = [name for name, pairs in sources.items() if not pairs]
@@ -226,10 +226,11 @@ class PairMixture:
 
 
 class PassageDegrader:
-    """Gives each passage, independently with probability ``share``, the keyword-list form of nfcorpus-degraded's
-    documents (``degrade_text``: lowercased, no stop-words or punctuation, numbers written ``num``), so the model also
-    learns to match intact queries to preprocessed documents. Its random stream is its own: the pair batches drawn are
-    the same as without it."""
+    """Gives each of a batch's passages, independently with probability ``share``, the keyword-list form of
+    nfcorpus-degraded's documents (``degrade_text``: lowercased, no stop-words or punctuation, numbers written
+    ``num``), so the model also learns to match intact queries to preprocessed documents. A passage whose keyword
+    list is already in the batch (e.g. one that differs from another only in a number) stays intact, so the batch
+    still has no duplicate passage. Its random stream is its own: the pair batches drawn are the same as without it."""
 
     def __init__(self, share: float, seed: int):
         if not 0.0 < share <= 1.0:
@@ -244,7 +245,14 @@ class PassageDegrader:
         self.rng.setstate(state["rng"])
 
     def __call__(self, passages: list[str]) -> list[str]:
-        return [degrade_text(text) if self.rng.random() < self.share else text for text in passages]
+        taken = set(passages)
+        out = []
+        for text in passages:
+            if self.rng.random() < self.share and (degraded := degrade_text(text)) not in taken:
+                taken.add(degraded)
+                text = degraded
+            out.append(text)
+        return out
 
 
 @dataclass(frozen=True)

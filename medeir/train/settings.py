@@ -60,8 +60,9 @@ class ContrastiveSettings:
     # before every positive and negative passage; saved as the model folder's query/document prompts
     query_prompt: str = ""
     passage_prompt: str = ""
-    # share of positive and negative passages given nfcorpus-degraded's keyword-list form, each drawn independently
-    # (queries and graded pairs are left intact); 0 = none
+    # share of the positive and negative passages (STS-B paraphrases included) that the student reads in
+    # nfcorpus-degraded's keyword-list form, each drawn independently; queries, graded pairs, distill-only texts and
+    # the teacher's inputs stay intact; 0 = none
     degraded_passage_share: float = 0.0
 
 

@@ -157,6 +157,8 @@ class ContrastiveTask:
         for name, sampler in self._samplers().items():
             if state is None:
                 sampler.rng.seed(self.seed + step)
+            elif name not in state:
+                raise ValueError(f"the checkpoint has no state for the {name} sampler (saved with other settings?)")
             else:
                 sampler.load_state_dict(state[name])
 
@@ -205,11 +207,12 @@ class ContrastiveTask:
         queries = [p.query for p in pairs]
         passages = [p.positive for p in pairs]
         negatives = [p.negative for p in pairs if p.negative]
+        read = passages + negatives  # what the student reads; the teacher reads the intact text
         if self.degrader is not None:
-            passages, negatives = self.degrader(passages), self.degrader(negatives)
+            read = self.degrader(read)
         q = self.embed_queries(model, queries)
-        p = self.embed_passages(model, passages)
-        n = self.embed_passages(model, negatives) if negatives else None
+        p = self.embed_passages(model, read[: len(passages)])
+        n = self.embed_passages(model, read[len(passages) :]) if negatives else None
         loss = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
         if self.graded is not None:
             graded = self.graded.batch(s.graded_pairs_per_batch)
