@@ -510,9 +510,11 @@ def test_degraded_passage_share_degrades_what_the_student_reads(data_dir, tmp_pa
     torch.manual_seed(0)
     model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
     device = torch.device("cpu")
+    monkeypatch.setattr(ContrastiveTask, "_load_teacher", lambda self: "stand-in teacher")  # its embed is replaced
     task = ContrastiveTask(degraded, tokenizer, device)
-    assert ContrastiveTask(plain, tokenizer, device).degrader is None
-    pairs = ContrastiveTask(plain, tokenizer, device).mixture.batch(6)  # a fresh task draws the same first batch
+    plain_task = ContrastiveTask(plain, tokenizer, device)
+    assert plain_task.degrader is None
+    pairs = plain_task.mixture.batch(6)  # a fresh task draws the same first batch
     taught = []
     monkeypatch.setattr(task, "teacher_embed", lambda texts: taught.append(texts) or torch.eye(len(texts), 8))
     s = degraded.contrastive

@@ -91,7 +91,7 @@ class PackedRows:
         while len(self.tokens) < self.seq_len - 1:
             self._read_lines()
         row = [self.tokenizer.cls_token_id] + self.tokens[: self.seq_len - 1]
-        self.tokens = self.tokens[self.seq_len - 1 :]
+        del self.tokens[: self.seq_len - 1]  # in place: no copy of the remaining ids for every row
         return row
 
     def _read_lines(self) -> None:
