@@ -22,6 +22,7 @@ from medeir.train.data import (
     Pair,
     PairMixture,
     PassageDegrader,
+    QueryShortener,
     ScoredPairSampler,
     mask_tokens,
     read_pairs,
@@ -362,11 +363,12 @@ def test_an_interrupted_mlm_run_resumes_exactly_where_it_stopped(data_dir, tmp_p
 
 def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path):
     """Stopped by its time limit after step 1 and run again, a run ends with the same weights and losses as one run
-    straight through: the resume restores the samplers' draws (pairs, graded pairs, which passages are degraded) and
+    straight through: the resume restores the samplers' draws (pairs, graded pairs, which passages are degraded and
+    which queries shortened) and
     the dropout random state, not just the step."""
     graded = (
         "contrastive.graded_pair_files=[train/sts.jsonl]", "contrastive.graded_pairs_per_batch=2",
-        "contrastive.degraded_passage_share=0.5",
+        "contrastive.degraded_passage_share=0.5", "contrastive.keyword_query_share=0.5",
     )
     straight = tmp_path / "straight"
     run(tiny_settings(data_dir, straight, "contrastive.steps=4", "save_every=10", *graded))
@@ -529,6 +531,78 @@ def test_degraded_passage_share_degrades_what_the_student_reads(data_dir, tmp_pa
         loss = task.loss(model, 0)
     assert loss.item() == pytest.approx(contrastive.item() + 0.5 * ranking.item(), rel=1e-5)
     assert taught == [[p.query for p in pairs], [p.positive for p in pairs], [p.negative for p in pairs]]
+
+
+QUERIES = ["Breast cancer risk in women", "Breast cancer screening", "Drugs for back pain in women",
+           "Do statin drugs cause breast cancer?", "A trial of 135 women with breast cancer"]
+
+
+def test_query_shortener_keeps_the_rarest_run_of_content_words():
+    shortener = QueryShortener(1.0, QUERIES, seed=7)
+    assert [shortener.keywords(QUERIES[3], length) for length in (1, 2, 3)] == [
+        "statin", "statin drugs", "statin drugs cause"]
+    assert shortener.keywords(QUERIES[0], 2) == "risk women"  # in 1 and 3 of the 5 queries; breast, cancer in 4
+    assert shortener.keywords(QUERIES[4], 1) == "trial"  # a bare number is never the anchor, however rare
+    assert shortener.keywords("Breast cancer?", 3) == "breast cancer"
+    long = "Pain, fever, rash, cough, nausea, fatigue, headache, dizziness, chills, sweats, cramps, itching, thirst"
+    assert shortener.keywords(long, 1) == long  # more than max_words content words: left as it is
+
+
+def test_query_shortener_shortens_its_share_drops_their_negatives_and_replays_from_its_state():
+    names = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]  # distinct words
+    pairs = [Pair(f"Why did {name} take aspirin today?", f"p{i}", f"n{i}") for i, name in enumerate(names)]
+    shortener = QueryShortener(0.25, [p.query for p in pairs], seed=7)
+    out = shortener(pairs)
+    changed = [new.query != old.query for new, old in zip(out, pairs, strict=True)]
+    assert 0.22 < sum(changed) / len(pairs) < 0.28
+    for new, old, short in zip(out, pairs, changed, strict=True):
+        assert new.positive == old.positive and new.group == old.group
+        assert (new.negative is None) == short
+        assert not short or new.query in {shortener.keywords(old.query, n) for n in (1, 2, 3)}
+    assert {len(new.query.split()) for new, short in zip(out, changed, strict=True) if short} == {1, 2, 3}
+    state = shortener.state_dict()
+    first = shortener(pairs[:50])
+    shortener.load_state_dict(state)
+    assert shortener(pairs[:50]) == first
+    for share in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"keyword_query_share must be in \(0, 1\]"):
+            QueryShortener(share, QUERIES, seed=7)
+
+
+def test_query_shortener_never_makes_two_queries_of_a_batch_alike():
+    """A keyword query already in the batch (another pair's, or an intact query that is one) keeps the pair intact,
+    hard negative included: no two queries of a batch ask the same."""
+    pairs = [Pair("What is glaucoma?", "p1", "n1"), Pair("Glaucoma?", "p2", "n2"), Pair("insulin", "p3", "n3"),
+             Pair("Insulin?", "p4", "n4")]
+    assert QueryShortener(1.0, QUERIES, seed=7)(pairs) == [
+        Pair("glaucoma", "p1"), Pair("Glaucoma?", "p2", "n2"), Pair("insulin", "p3", "n3"),
+        Pair("Insulin?", "p4", "n4")]
+
+
+def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path, tokenizer):
+    """contrastive.keyword_query_share=1: the step draws the batch a run without it draws; the student reads each
+    query's keywords, and the shortened pairs' hard negatives leave the candidates."""
+    drugs = ["aspirin", "ibuprofen", "insulin", "metformin", "warfarin", "heparin", "lisinopril", "codeine"]
+    records = [{"query": f"What is {d}?", "positive": f"The drug {d.title()} treats the patient's pain.",
+                "negative": f"Why {d.title()} is not given for the heart."} for d in drugs]
+    (data_dir / "train" / "neg.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    common = ("contrastive.batch_size=6", "contrastive.pair_files={train/neg.jsonl: 1.0}")
+    plain = tiny_settings(data_dir, tmp_path, *common)
+    shortened = tiny_settings(data_dir, tmp_path, *common, "contrastive.keyword_query_share=1.0")
+    torch.manual_seed(0)
+    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
+    device = torch.device("cpu")
+    task, plain_task = ContrastiveTask(shortened, tokenizer, device), ContrastiveTask(plain, tokenizer, device)
+    assert plain_task.shortener is None
+    pairs = plain_task.mixture.batch(6)  # a fresh task draws the same first batch
+    s = shortened.contrastive
+    with torch.no_grad():
+        keywords = [p.query.split()[2][:-1] for p in pairs]  # "what" and "is" are stop-words
+        q = task.embed(model, keywords, s.query_max_length)
+        p = task.embed(model, [p.positive for p in pairs], s.passage_max_length)
+        expected = in_batch_contrastive_loss(q, p, s.scale, None, s.symmetric)
+        loss = task.loss(model, 0)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_chunked_embedding_gives_the_same_gradients_and_keeps_far_less_for_backward(data_dir, tmp_path, tokenizer):

@@ -26,11 +26,15 @@ from .beir_data import read_corpus
 WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:[-/'][^\W_]+)*")
 
 
+def content_words(text: str) -> list[str]:
+    """The words of ``text``, lowercased, without punctuation and stop-words, in order."""
+    return [word for word in WORD.findall(text.lower()) if word not in ENGLISH_STOP_WORDS]
+
+
 def degrade_text(text: str) -> str:
     """Lowercase ``text``, keep its words without punctuation, drop stop-words, and write any word with a digit as
     ``num``."""
-    words = (word for word in WORD.findall(text.lower()) if word not in ENGLISH_STOP_WORDS)
-    return " ".join("num" if any(char.isdigit() for char in word) else word for word in words)
+    return " ".join("num" if any(char.isdigit() for char in word) else word for word in content_words(text))
 
 
 def degrade_beir(source: str | Path, output: str | Path) -> int:

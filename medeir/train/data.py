@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import glob
 import itertools
+import math
 import random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from medeir.evaluation.beir_data import read_jsonl
-from medeir.evaluation.degrade import degrade_text
+from medeir.evaluation.degrade import content_words, degrade_text
 from medeir.tokenizer import iter_lines
 
+NUMBER = re.compile(r"[\d.,]+")  # a bare number, never a keyword query's anchor
 STSB_MIN_SCORE = 4.0  # STS-B train pairs at or above this gold score count as paraphrase positives
 
 
@@ -252,6 +256,60 @@ class PassageDegrader:
                 taken.add(degraded)
                 text = degraded
             out.append(text)
+        return out
+
+
+class QueryShortener:
+    """Replaces each pair's query, independently with probability ``share``, by a keyword query of one to three
+    words (the number drawn evenly): the run of that many consecutive content words (``content_words``) with the
+    highest summed inverse document frequency over ``queries``, so "Do statin drugs cause breast cancer?" becomes
+    "statin" or "statin drugs". Searchers often type such queries (nfcorpus's "prunes", "folic acid"), while the
+    training queries are questions, claims and titles. Queries of more than ``max_words`` content words stay as
+    they are. A shortened pair keeps its positive but drops its hard negative, since a passage on the same topic may
+    well answer a keyword query; a keyword query already in the batch is not used, so no two queries of a batch are
+    alike. Its random stream is its own: the pair batches drawn are the same as without it."""
+
+    max_words = 12  # longer queries (patient messages, whole questions with context) are left as they are
+
+    def __init__(self, share: float, queries: Iterable[str], seed: int):
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"keyword_query_share must be in (0, 1], got {share}")
+        self.share = share
+        counts, total = Counter(), 0
+        for query in queries:
+            counts.update(set(content_words(query)))
+            total += 1
+        self.idf = {word: math.log(total / count) for word, count in counts.items() if not NUMBER.fullmatch(word)}
+        self.rng = random.Random(f"keywords-{seed}")
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+
+    def keywords(self, query: str, length: int) -> str:
+        """The ``length`` consecutive content words of ``query`` with the highest summed idf (the first such run);
+        ``query`` itself when it has more than ``max_words`` content words."""
+        words = content_words(query)
+        if len(words) > self.max_words:
+            return query
+        if len(words) <= length:
+            return " ".join(words)
+        starts = range(len(words) - length + 1)
+        best = max(starts, key=lambda i: sum(self.idf.get(word, 0.0) for word in words[i : i + length]))
+        return " ".join(words[best : best + length])
+
+    def __call__(self, pairs: list[Pair]) -> list[Pair]:
+        taken = {pair.query for pair in pairs}
+        out = []
+        for pair in pairs:
+            if self.rng.random() < self.share:
+                keywords = self.keywords(pair.query, self.rng.randint(1, 3))
+                if keywords and keywords not in taken:
+                    taken.add(keywords)
+                    pair = replace(pair, query=keywords, negative=None)
+            out.append(pair)
         return out
 
 

@@ -12,6 +12,7 @@ from .data import (
     PackedRows,
     PairMixture,
     PassageDegrader,
+    QueryShortener,
     ScoredPairSampler,
     TextSampler,
     expand_files,
@@ -123,6 +124,9 @@ class ContrastiveTask:
             self.graded = ScoredPairSampler(expand_files(data_dir, self.settings.graded_pair_files), settings.seed)
         share = self.settings.degraded_passage_share
         self.degrader = PassageDegrader(share, settings.seed) if share else None
+        share = self.settings.keyword_query_share
+        queries = (pair.query for pairs in sources.values() for pair in pairs)
+        self.shortener = QueryShortener(share, queries, settings.seed) if share else None
         uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
 
@@ -143,9 +147,10 @@ class ContrastiveTask:
         return teacher
 
     def _samplers(self) -> dict:
-        """The run's data samplers by name (graded pairs, distill-only texts and the degrader only where
-        configured)."""
-        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts, "degrader": self.degrader}
+        """The run's data samplers by name (graded pairs, distill-only texts, the degrader and the shortener only
+        where configured)."""
+        samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts, "degrader": self.degrader,
+                    "shortener": self.shortener}
         return {name: sampler for name, sampler in samplers.items() if sampler is not None}
 
     def data_state(self) -> dict:
@@ -204,6 +209,8 @@ class ContrastiveTask:
     def loss(self, model, step: int) -> torch.Tensor:
         s = self.settings
         pairs = self.mixture.batch(s.batch_size)
+        if self.shortener is not None:
+            pairs = self.shortener(pairs)
         queries = [p.query for p in pairs]
         passages = [p.positive for p in pairs]
         negatives = [p.negative for p in pairs if p.negative]
