@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from medeir.evaluation.metrics import cut_run, retrieval_metrics
+from medeir.evaluation.query_length import ndcg_by_query_length
 from medeir.evaluation.search import search, top_k
 
 
@@ -51,3 +52,17 @@ def test_search_returns_ids_and_caps_k_at_corpus_size():
     docs = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
     run = search(["q"], queries, ["a", "b"], docs, k=10)
     assert run == {"q": {"b": pytest.approx(1.0), "a": pytest.approx(0.0)}}
+
+
+def test_ndcg_by_query_length_averages_each_bucket_over_its_queries():
+    """Two keyword queries (one perfect, one with its document at rank 2), a 5-word query that misses, a 7-word query
+    absent from the run: each bucket holds its own queries' mean."""
+    queries = {"k1": "prunes", "k2": "folic acid", "m": "do statins cause breast cancer", "l": "a b c d e f g"}
+    qrels = {"k1": {"d1": 1}, "k2": {"d2": 1}, "m": {"d3": 1}, "l": {"d4": 1}}
+    run = {"k1": {"d1": 0.9}, "k2": {"x": 0.9, "d2": 0.8}, "m": {"x": 0.5}}
+    assert ndcg_by_query_length(queries, qrels, run) == {
+        "1-3 words": (2, pytest.approx((100 + 100 / math.log2(3)) / 2)),
+        "4-6 words": (1, 0.0),
+        "7+ words": (1, 0.0),
+    }
+    assert "4-6 words" not in ndcg_by_query_length({**queries, "m": "statins"}, qrels, run)

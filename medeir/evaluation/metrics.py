@@ -19,10 +19,15 @@ def cut_run(run: Run, k: int) -> Run:
     }
 
 
+def per_query_measure(qrels: Qrels, run: Run, measure: str, result_key: str) -> dict[str, float]:
+    """One pytrec_eval measure for every qrels query, ×100 (a query absent from the run scores 0)."""
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, {measure}).evaluate(run)
+    return {query_id: 100.0 * per_query.get(query_id, {}).get(result_key, 0.0) for query_id in qrels}
+
+
 def mean_measure(qrels: Qrels, run: Run, measure: str, result_key: str) -> float:
     """Mean of one pytrec_eval measure over all qrels queries, ×100 (queries absent from the run count as 0)."""
-    per_query = pytrec_eval.RelevanceEvaluator(qrels, {measure}).evaluate(run)
-    return 100.0 * sum(per_query.get(query_id, {}).get(result_key, 0.0) for query_id in qrels) / len(qrels)
+    return sum(per_query_measure(qrels, run, measure, result_key).values()) / len(qrels)
 
 
 def retrieval_metrics(qrels: Qrels, run: Run) -> dict[str, float]:
