@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ import torch
 from transformers import AutoTokenizer
 
 from medeir.bench import saved_for_backward
-from medeir.evaluation.degrade import degrade_text
+from medeir.evaluation.degrade import content_words, degrade_text
 from medeir.train.data import (
     PackedRows,
     Pair,
@@ -533,24 +534,25 @@ def test_degraded_passage_share_degrades_what_the_student_reads(data_dir, tmp_pa
     assert taught == [[p.query for p in pairs], [p.positive for p in pairs], [p.negative for p in pairs]]
 
 
-QUERIES = ["Breast cancer risk in women", "Breast cancer screening", "Drugs for back pain in women",
-           "Do statin drugs cause breast cancer?", "A trial of 135 women with breast cancer"]
+KEYWORD_SOURCE = ["Breast cancer risk in women", "Breast cancer screening", "Drugs for back pain in women",
+                  "Do statin drugs cause breast cancer?", "135 women in an aspirin trial", "Breast cancer screening"]
 
 
 def test_query_shortener_keeps_the_rarest_run_of_content_words():
-    shortener = QueryShortener(1.0, QUERIES, seed=7)
-    assert [shortener.keywords(QUERIES[3], length) for length in (1, 2, 3)] == [
-        "statin", "statin drugs", "statin drugs cause"]
-    assert shortener.keywords(QUERIES[0], 2) == "risk women"  # in 1 and 3 of the 5 queries; breast, cancer in 4
-    assert shortener.keywords(QUERIES[4], 1) == "trial"  # a bare number is never the anchor, however rare
-    assert shortener.keywords("Breast cancer?", 3) == "breast cancer"
+    """idf over the distinct queries (the repeated one counts once); a bare number has no weight, however rare."""
+    shortener = QueryShortener(1.0, KEYWORD_SOURCE, seed=7)
+    assert [shortener.keywords(KEYWORD_SOURCE[3], length) for length in (1, 2)] == ["statin", "statin drugs"]
+    assert shortener.keywords(KEYWORD_SOURCE[0], 2) == "cancer risk"  # ties "risk women": the first run wins
+    assert shortener.keywords(KEYWORD_SOURCE[4], 1) == "aspirin" and "135" not in shortener.idf  # ties "trial"
+    assert shortener.idf["screening"] == pytest.approx(math.log(5))
+    assert shortener.keywords("Breast cancer?", 2) == ""  # nothing to cut
     long = "Pain, fever, rash, cough, nausea, fatigue, headache, dizziness, chills, sweats, cramps, itching, thirst"
-    assert shortener.keywords(long, 1) == long  # more than max_words content words: left as it is
+    assert shortener.keywords(long, 1) == ""  # more than max_words content words: left whole
 
 
 def test_query_shortener_shortens_its_share_drops_their_negatives_and_replays_from_its_state():
     names = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]  # distinct words
-    pairs = [Pair(f"Why did {name} take aspirin today?", f"p{i}", f"n{i}") for i, name in enumerate(names)]
+    pairs = [Pair(f"Why did {name} take aspirin for a headache?", f"p{i}", f"n{i}") for i, name in enumerate(names)]
     shortener = QueryShortener(0.25, [p.query for p in pairs], seed=7)
     out = shortener(pairs)
     changed = [new.query != old.query for new, old in zip(out, pairs, strict=True)]
@@ -566,25 +568,35 @@ def test_query_shortener_shortens_its_share_drops_their_negatives_and_replays_fr
     assert shortener(pairs[:50]) == first
     for share in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match=r"keyword_query_share must be in \(0, 1\]"):
-            QueryShortener(share, QUERIES, seed=7)
+            QueryShortener(share, KEYWORD_SOURCE, seed=7)
 
 
-def test_query_shortener_never_makes_two_queries_of_a_batch_alike():
-    """A keyword query already in the batch (another pair's, or an intact query that is one) keeps the pair intact,
-    hard negative included: no two queries of a batch ask the same."""
-    pairs = [Pair("What is glaucoma?", "p1", "n1"), Pair("Glaucoma?", "p2", "n2"), Pair("insulin", "p3", "n3"),
-             Pair("Insulin?", "p4", "n4")]
-    assert QueryShortener(1.0, QUERIES, seed=7)(pairs) == [
-        Pair("glaucoma", "p1"), Pair("Glaucoma?", "p2", "n2"), Pair("insulin", "p3", "n3"),
-        Pair("Insulin?", "p4", "n4")]
+def test_query_shortener_never_makes_two_queries_of_a_batch_ask_the_same():
+    """Keywords already asked in the batch (another query's content words, whatever its case and stop-words, or
+    another pair's keywords) keep the pair whole, hard negative included; so does a query with nothing to cut."""
+    source = ["What causes glaucoma?", "What causes gout?", "What causes asthma?", "Gout in the knee"]
+    pairs = [Pair("What is glaucoma?", "p1", "n1"), Pair("Glaucoma?", "p2", "n2"),
+             Pair("What causes glaucoma?", "p3", "n3"), Pair("Gout causes", "p4", "n4"),
+             Pair("causes of gout", "p5", "n5")]
+    shortened = []
+    for seed in range(40):
+        out = QueryShortener(1.0, source, seed=seed)(pairs)
+        assert out[:3] == pairs[:3]  # nothing to cut, or "glaucoma", which the first two already ask
+        asked = [" ".join(content_words(p.query)) for p in out[3:]]
+        assert asked in (["gout causes", "causes gout"], ["gout", "causes gout"], ["gout causes", "gout"])
+        shortened += [new.query for new, old in zip(out, pairs, strict=True) if new != old]
+        assert all(new.negative is None for new, old in zip(out, pairs, strict=True) if new != old)
+    assert set(shortened) == {"gout"} and 5 < len(shortened) < 35
 
 
 def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path, tokenizer):
-    """contrastive.keyword_query_share=1: the step draws the batch a run without it draws; the student reads each
-    query's keywords, and the shortened pairs' hard negatives leave the candidates."""
+    """contrastive.keyword_query_share=1: the step draws the batch a run without it draws; the student reads the
+    queries the shortener (with the run's seed and queries) gives, and the shortened pairs' hard negatives leave the
+    candidates."""
     drugs = ["aspirin", "ibuprofen", "insulin", "metformin", "warfarin", "heparin", "lisinopril", "codeine"]
-    records = [{"query": f"What is {d}?", "positive": f"The drug {d.title()} treats the patient's pain.",
-                "negative": f"Why {d.title()} is not given for the heart."} for d in drugs]
+    records = [{"query": f"Does {d} ease pain?" if i % 2 else f"What is {d}?",
+                "positive": f"The drug {d.title()} treats the patient's pain.",
+                "negative": f"Why {d.title()} is not given for the heart."} for i, d in enumerate(drugs)]
     (data_dir / "train" / "neg.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     common = ("contrastive.batch_size=6", "contrastive.pair_files={train/neg.jsonl: 1.0}")
     plain = tiny_settings(data_dir, tmp_path, *common)
@@ -596,11 +608,13 @@ def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path,
     assert plain_task.shortener is None
     pairs = plain_task.mixture.batch(6)  # a fresh task draws the same first batch
     s = shortened.contrastive
+    pairs = QueryShortener(1.0, [r["query"] for r in records], shortened.seed)(pairs)
+    assert 0 < sum(p.negative is None for p in pairs) < 6  # some shortened, some whole ("What is aspirin?")
     with torch.no_grad():
-        keywords = [p.query.split()[2][:-1] for p in pairs]  # "what" and "is" are stop-words
-        q = task.embed(model, keywords, s.query_max_length)
+        q = task.embed(model, [p.query for p in pairs], s.query_max_length)
         p = task.embed(model, [p.positive for p in pairs], s.passage_max_length)
-        expected = in_batch_contrastive_loss(q, p, s.scale, None, s.symmetric)
+        n = task.embed(model, [p.negative for p in pairs if p.negative], s.passage_max_length)
+        expected = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
         loss = task.loss(model, 0)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 

@@ -18,7 +18,7 @@ from medeir.evaluation.beir_data import read_jsonl
 from medeir.evaluation.degrade import content_words, degrade_text
 from medeir.tokenizer import iter_lines
 
-NUMBER = re.compile(r"[\d.,]+")  # a bare number, never a keyword query's anchor
+NUMBER = re.compile(r"[\d.,]+")  # a bare number: no idf weight when keyword queries are chosen
 STSB_MIN_SCORE = 4.0  # STS-B train pairs at or above this gold score count as paraphrase positives
 
 
@@ -193,7 +193,8 @@ class ShuffledCycle:
 class PairMixture:
     """Endless batches drawn from several pair sources with given weights; within a batch no two pairs share a
     group or a query, and no passage text (positive or hard negative) occurs twice, so every candidate but a query's
-    own positive is a true negative for it (``PassageDegrader`` keeps it so)."""
+    own positive is a true negative for it (``PassageDegrader`` keeps it so; after ``QueryShortener``, another pair's
+    positive on the same topic may answer a keyword query)."""
 
     def __init__(self, sources: dict[str, list[Pair]], weights: dict[str, float], seed: int):
         empty = [name for name, pairs in sources.items() if not pairs]
@@ -262,12 +263,16 @@ class PassageDegrader:
 class QueryShortener:
     """Replaces each pair's query, independently with probability ``share``, by a keyword query of one to three
     words (the number drawn evenly): the run of that many consecutive content words (``content_words``) with the
-    highest summed inverse document frequency over ``queries``, so "Do statin drugs cause breast cancer?" becomes
-    "statin" or "statin drugs". Searchers often type such queries (nfcorpus's "prunes", "folic acid"), while the
-    training queries are questions, claims and titles. Queries of more than ``max_words`` content words stay as
-    they are. A shortened pair keeps its positive but drops its hard negative, since a passage on the same topic may
-    well answer a keyword query; a keyword query already in the batch is not used, so no two queries of a batch are
-    alike. Its random stream is its own: the pair batches drawn are the same as without it."""
+    highest summed inverse document frequency over the run's distinct queries, so "Do statin drugs cause breast
+    cancer?" becomes "statin" or "statin drugs". Searchers often type such queries (nfcorpus's "prunes", "folic
+    acid"), while the training queries are questions, claims and titles (STS-B paraphrases included, as pairs).
+
+    A drawn query stays whole when it has more than ``max_words`` content words, when nothing would be cut (it has
+    no more content words than drawn), or when its keywords are already asked in the batch: another query's
+    content words, or another pair's keywords. So the share that changes is below ``share``, and no two queries of a
+    batch ask the same. A shortened pair keeps its positive but drops its hard negative, since a passage on the same
+    topic may well answer a keyword query (another pair's positive on the same topic still can: a caveat). Its
+    random stream is its own: the pair batches drawn are the same as without it."""
 
     max_words = 12  # longer queries (patient messages, whole questions with context) are left as they are
 
@@ -275,11 +280,10 @@ class QueryShortener:
         if not 0.0 < share <= 1.0:
             raise ValueError(f"keyword_query_share must be in (0, 1], got {share}")
         self.share = share
-        counts, total = Counter(), 0
-        for query in queries:
-            counts.update(set(content_words(query)))
-            total += 1
-        self.idf = {word: math.log(total / count) for word, count in counts.items() if not NUMBER.fullmatch(word)}
+        distinct = set(queries)
+        counts = Counter(word for query in distinct for word in set(content_words(query)))
+        idf = {word: math.log(len(distinct) / count) for word, count in counts.items()}
+        self.idf = {word: value for word, value in idf.items() if not NUMBER.fullmatch(word)}
         self.rng = random.Random(f"keywords-{seed}")
 
     def state_dict(self) -> dict:
@@ -290,24 +294,22 @@ class QueryShortener:
 
     def keywords(self, query: str, length: int) -> str:
         """The ``length`` consecutive content words of ``query`` with the highest summed idf (the first such run);
-        ``query`` itself when it has more than ``max_words`` content words."""
+        "" when ``query`` has no more than ``length`` or more than ``max_words`` content words."""
         words = content_words(query)
-        if len(words) > self.max_words:
-            return query
-        if len(words) <= length:
-            return " ".join(words)
+        if not length < len(words) <= self.max_words:
+            return ""
         starts = range(len(words) - length + 1)
         best = max(starts, key=lambda i: sum(self.idf.get(word, 0.0) for word in words[i : i + length]))
         return " ".join(words[best : best + length])
 
     def __call__(self, pairs: list[Pair]) -> list[Pair]:
-        taken = {pair.query for pair in pairs}
+        asked = {" ".join(content_words(pair.query)) for pair in pairs}
         out = []
         for pair in pairs:
             if self.rng.random() < self.share:
                 keywords = self.keywords(pair.query, self.rng.randint(1, 3))
-                if keywords and keywords not in taken:
-                    taken.add(keywords)
+                if keywords and keywords not in asked:
+                    asked.add(keywords)
                     pair = replace(pair, query=keywords, negative=None)
             out.append(pair)
         return out

@@ -64,8 +64,9 @@ class ContrastiveSettings:
     # nfcorpus-degraded's keyword-list form, each drawn independently; queries, graded pairs, distill-only texts and
     # the teacher's inputs stay intact; 0 = none
     degraded_passage_share: float = 0.0
-    # share of the pairs whose query is replaced by a keyword query of its one to three rarest consecutive content
-    # words (QueryShortener); such a pair drops its hard negative; 0 = none
+    # share of the pairs (STS-B paraphrases included) whose query may become a keyword query: its one to three
+    # consecutive content words of highest idf (QueryShortener, which says when a query stays whole); such a pair
+    # drops its hard negative, and the student and the teacher both read the keywords; 0 = none
     keyword_query_share: float = 0.0
 
 

@@ -122,11 +122,10 @@ class ContrastiveTask:
         self.graded = None
         if self.settings.graded_pairs_per_batch:
             self.graded = ScoredPairSampler(expand_files(data_dir, self.settings.graded_pair_files), settings.seed)
-        share = self.settings.degraded_passage_share
-        self.degrader = PassageDegrader(share, settings.seed) if share else None
-        share = self.settings.keyword_query_share
-        queries = (pair.query for pairs in sources.values() for pair in pairs)
-        self.shortener = QueryShortener(share, queries, settings.seed) if share else None
+        degraded, keywords = self.settings.degraded_passage_share, self.settings.keyword_query_share
+        self.degrader = PassageDegrader(degraded, settings.seed) if degraded else None
+        queries = [pair.query for pairs in sources.values() for pair in pairs] if keywords else []
+        self.shortener = QueryShortener(keywords, queries, settings.seed) if keywords else None
         uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
 
