@@ -619,6 +619,20 @@ def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path,
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_a_resume_without_saved_state_reseeds_each_sampler_on_a_stream_of_its_own(data_dir, tmp_path, tokenizer):
+    """No state (a checkpoint written by fewer processes): the samplers are re-seeded by step, each differently, so
+    e.g. which queries are shortened does not mirror which passages are degraded; the same step re-seeds alike."""
+    settings = tiny_settings(data_dir, tmp_path, "contrastive.degraded_passage_share=0.5",
+                             "contrastive.keyword_query_share=0.5")
+    task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+    task.resume(3, None)
+    draws = {name: [sampler.rng.random() for _ in range(5)] for name, sampler in task._samplers().items()}
+    assert set(draws) == {"mixture", "degrader", "shortener"}
+    assert len({tuple(d) for d in draws.values()}) == 3
+    task.resume(3, None)
+    assert draws == {name: [sampler.rng.random() for _ in range(5)] for name, sampler in task._samplers().items()}
+
+
 def test_chunked_embedding_gives_the_same_gradients_and_keeps_far_less_for_backward(data_dir, tmp_path, tokenizer):
     """contrastive.chunk_size: same loss and gradients as one pass (dropout off), a fraction of the saved tensors."""
     def train_step(chunk_size: int):

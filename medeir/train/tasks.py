@@ -160,7 +160,7 @@ class ContrastiveTask:
         """Continue the samplers from ``state`` (from ``data_state``); without one, re-seed them by ``step``."""
         for name, sampler in self._samplers().items():
             if state is None:
-                sampler.rng.seed(self.seed + step)
+                sampler.rng.seed(f"{name}-{self.seed + step}")  # a stream of its own per sampler
             elif name not in state:
                 raise ValueError(f"the checkpoint has no state for the {name} sampler (saved with other settings?)")
             else:
