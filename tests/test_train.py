@@ -471,18 +471,25 @@ def test_graded_pairs_add_the_weighted_cosent_term(data_dir, tmp_path, tokenizer
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
 
 
+DISTINCT_WORDS = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]
+
+
+def assert_replays_from_its_state(sampler, batch: list) -> None:
+    """Put back to a state saved before a draw, ``sampler`` draws the same again."""
+    state = sampler.state_dict()
+    first = sampler(batch)
+    sampler.load_state_dict(state)
+    assert sampler(batch) == first
+
+
 def test_passage_degrader_degrades_its_share_and_replays_from_its_state():
-    names = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]  # distinct words
-    texts = [f"The patient {name} took {i % 9} mg of Aspirin, twice a day." for i, name in enumerate(names)]
+    texts = [f"The patient {name} took {i % 9} mg of Aspirin, twice a day." for i, name in enumerate(DISTINCT_WORDS)]
     degrader = PassageDegrader(0.25, seed=7)
     out = degrader(texts)
     changed = [new != old for new, old in zip(out, texts, strict=True)]
     assert 0.22 < sum(changed) / len(texts) < 0.28
     assert all(new == degrade_text(old) for new, old, c in zip(out, texts, changed, strict=True) if c)
-    state = degrader.state_dict()
-    first = degrader(texts[:50])
-    degrader.load_state_dict(state)
-    assert degrader(texts[:50]) == first
+    assert_replays_from_its_state(degrader, texts[:50])
     for share in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match=r"degraded_passage_share must be in \(0, 1\]"):
             PassageDegrader(share, seed=7)
@@ -551,8 +558,8 @@ def test_query_shortener_keeps_the_rarest_run_of_content_words():
 
 
 def test_query_shortener_shortens_its_share_drops_their_negatives_and_replays_from_its_state():
-    names = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]  # distinct words
-    pairs = [Pair(f"Why did {name} take aspirin for a headache?", f"p{i}", f"n{i}") for i, name in enumerate(names)]
+    pairs = [Pair(f"Why did {name} take aspirin for a headache?", f"p{i}", f"n{i}")
+             for i, name in enumerate(DISTINCT_WORDS)]
     shortener = QueryShortener(0.25, [p.query for p in pairs], seed=7)
     out = shortener(pairs)
     changed = [new.query != old.query for new, old in zip(out, pairs, strict=True)]
@@ -562,10 +569,7 @@ def test_query_shortener_shortens_its_share_drops_their_negatives_and_replays_fr
         assert (new.negative is None) == short
         assert not short or new.query in {shortener.keywords(old.query, n) for n in (1, 2, 3)}
     assert {len(new.query.split()) for new, short in zip(out, changed, strict=True) if short} == {1, 2, 3}
-    state = shortener.state_dict()
-    first = shortener(pairs[:50])
-    shortener.load_state_dict(state)
-    assert shortener(pairs[:50]) == first
+    assert_replays_from_its_state(shortener, pairs[:50])
     for share in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match=r"keyword_query_share must be in \(0, 1\]"):
             QueryShortener(share, KEYWORD_SOURCE, seed=7)

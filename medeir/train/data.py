@@ -230,7 +230,19 @@ class PairMixture:
         return batch
 
 
-class PassageDegrader:
+class RandomStream:
+    """A sampler whose only state is its random generator ``rng``: saved and restored for an exact resume."""
+
+    rng: random.Random
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+
+
+class PassageDegrader(RandomStream):
     """Gives each of a batch's passages, independently with probability ``share``, the keyword-list form of
     nfcorpus-degraded's documents (``degrade_text``: lowercased, no stop-words or punctuation, numbers written
     ``num``), so the model also learns to match intact queries to preprocessed documents. A passage whose keyword
@@ -243,12 +255,6 @@ class PassageDegrader:
         self.share = share
         self.rng = random.Random(f"degrade-{seed}")
 
-    def state_dict(self) -> dict:
-        return {"rng": self.rng.getstate()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.setstate(state["rng"])
-
     def __call__(self, passages: list[str]) -> list[str]:
         taken = set(passages)
         out = []
@@ -260,7 +266,7 @@ class PassageDegrader:
         return out
 
 
-class QueryShortener:
+class QueryShortener(RandomStream):
     """Replaces each pair's query, independently with probability ``share``, by a keyword query of one to three
     words (the number drawn evenly): the run of that many consecutive content words (``content_words``) with the
     highest summed inverse document frequency over the run's distinct queries, so "Do statin drugs cause breast
@@ -285,12 +291,6 @@ class QueryShortener:
         idf = {word: math.log(len(distinct) / count) for word, count in counts.items()}
         self.idf = {word: value for word, value in idf.items() if not NUMBER.fullmatch(word)}
         self.rng = random.Random(f"keywords-{seed}")
-
-    def state_dict(self) -> dict:
-        return {"rng": self.rng.getstate()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.setstate(state["rng"])
 
     def keywords(self, query: str, length: int) -> str:
         """The ``length`` consecutive content words of ``query`` with the highest summed idf (the first such run);
@@ -355,7 +355,7 @@ class ScoredPairSampler:
         return [self.cycle.next() for _ in range(size)]
 
 
-class TextSampler:
+class TextSampler(RandomStream):
     """Random text lines (for distillation-only texts), read up to ``limit`` lines per file."""
 
     def __init__(self, files: dict[Path, float], seed: int, limit: int = 50000):
@@ -363,12 +363,6 @@ class TextSampler:
         self.pools = {file: list(iter_lines(file, limit)) for file in files}
         self.files = list(files)
         self.weights = [files[f] for f in self.files]
-
-    def state_dict(self) -> dict:
-        return {"rng": self.rng.getstate()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.setstate(state["rng"])
 
     def sample(self, count: int) -> list[str]:
         return [self.rng.choice(self.pools[self.rng.choices(self.files, self.weights)[0]]) for _ in range(count)]

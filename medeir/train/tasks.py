@@ -124,7 +124,7 @@ class ContrastiveTask:
             self.graded = ScoredPairSampler(expand_files(data_dir, self.settings.graded_pair_files), settings.seed)
         degraded, keywords = self.settings.degraded_passage_share, self.settings.keyword_query_share
         self.degrader = PassageDegrader(degraded, settings.seed) if degraded else None
-        queries = [pair.query for pairs in sources.values() for pair in pairs] if keywords else []
+        queries = (pair.query for pairs in sources.values() for pair in pairs)
         self.shortener = QueryShortener(keywords, queries, settings.seed) if keywords else None
         uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
