@@ -623,6 +623,36 @@ def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path,
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_keyword_query_files_keep_the_other_files_queries_whole(data_dir, tmp_path, tokenizer):
+    """With keyword_query_files, only those files' queries are drawn for keywords (all of them at share 1, where
+    something can be cut); the other files' pairs stay whole, hard negatives included. A name that is not among the
+    pair_files is an error, not a silent no-op."""
+    drugs = ["aspirin", "ibuprofen", "insulin", "metformin", "warfarin", "heparin"]
+    files = {"questions": [f"Why does {d} ease chronic back pain?" for d in drugs],
+             "claims": [f"{d.title()} eases chronic back pain in adults." for d in drugs]}
+    for name, queries in files.items():
+        lines = [json.dumps({"query": q, "positive": f"p {name} {i}", "negative": f"n {name} {i}"})
+                 for i, q in enumerate(queries)]
+        (data_dir / "train" / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    mix = "contrastive.pair_files={train/questions.jsonl: 1.0, train/claims.jsonl: 1.0}"
+    settings = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=12", mix,
+                             "contrastive.keyword_query_share=1.0",
+                             "contrastive.keyword_query_files=[train/questions.jsonl]")
+    task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+    pairs = task.mixture.batch(12)
+    out = task.shortener(pairs)
+    assert sorted(p.query for p in pairs) == sorted(files["questions"] + files["claims"])
+    for new, old in zip(out, pairs, strict=True):
+        if old.query in files["claims"]:
+            assert new == old
+        else:
+            assert new.negative is None and 1 <= len(new.query.split()) <= 3 and new.query in old.query.lower()
+    wrong = tiny_settings(data_dir, tmp_path, mix, "contrastive.keyword_query_share=1.0",
+                          "contrastive.keyword_query_files=[train/question.jsonl]")
+    with pytest.raises(ValueError, match=r"keyword_query_files not among the pair_files: \['train/question.jsonl'\]"):
+        ContrastiveTask(wrong, tokenizer, torch.device("cpu"))
+
+
 def test_a_resume_without_saved_state_reseeds_each_sampler_on_a_stream_of_its_own(data_dir, tmp_path, tokenizer):
     """No state (a checkpoint written by fewer processes): the samplers are re-seeded by step, each differently, so
     e.g. which queries are shortened does not mirror which passages are degraded; the same step re-seeds alike."""

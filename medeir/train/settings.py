@@ -68,6 +68,8 @@ class ContrastiveSettings:
     # consecutive content words of highest idf (QueryShortener, which says when a query stays whole); such a pair
     # drops its hard negative, and the student and the teacher both read the keywords; 0 = none
     keyword_query_share: float = 0.0
+    # the pair_files entries whose queries may become keyword queries (the share applies to their pairs); empty = all
+    keyword_query_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
