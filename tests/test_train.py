@@ -97,6 +97,10 @@ def test_settings_overrides_and_unknown_fields(tmp_path):
         ("learning_rate=fast", "RunSettings.learning_rate must be of type float, got str 'fast'"),
         ("seed=true", "RunSettings.seed must be of type int, got bool True"),
         ("contrastive.symmetric=1", "ContrastiveSettings.symmetric must be of type bool, got int 1"),
+        ("contrastive.keyword_query_files=train/a.jsonl",  # a bare name would be read letter by letter
+         "ContrastiveSettings.keyword_query_files must be a list, got str 'train/a.jsonl'"),
+        ("contrastive.pair_files=[train/a.jsonl]",
+         "ContrastiveSettings.pair_files must be a mapping, got list ['train/a.jsonl']"),
     ]:
         with pytest.raises(ValueError, match=re.escape(error)):
             load_settings(TINY, [override])
@@ -624,15 +628,15 @@ def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path,
 
 
 def test_keyword_query_files_keep_the_other_files_queries_whole(data_dir, tmp_path, tokenizer):
-    """With keyword_query_files, only those files' queries are drawn for keywords (all of them at share 1, where
-    something can be cut); the other files' pairs stay whole, hard negatives included. A name that is not among the
-    pair_files is an error, not a silent no-op."""
+    """With keyword_query_files, only those files' pairs have their queries drawn for keywords (all of them at share
+    1, where something can be cut); the other files' pairs stay whole, hard negatives included, even one asking a
+    question file's query. A name that is not among the pair_files is an error, not a silent no-op."""
     drugs = ["aspirin", "ibuprofen", "insulin", "metformin", "warfarin", "heparin"]
     files = {"questions": [f"Why does {d} ease chronic back pain?" for d in drugs],
              "claims": [f"{d.title()} eases chronic back pain in adults." for d in drugs]}
     for name, queries in files.items():
         lines = [json.dumps({"query": q, "positive": f"p {name} {i}", "negative": f"n {name} {i}"})
-                 for i, q in enumerate(queries)]
+                 for i, q in enumerate(queries + [files["questions"][0]] * (name == "claims"))]
         (data_dir / "train" / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
     mix = "contrastive.pair_files={train/questions.jsonl: 1.0, train/claims.jsonl: 1.0}"
     settings = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=12", mix,
@@ -641,12 +645,14 @@ def test_keyword_query_files_keep_the_other_files_queries_whole(data_dir, tmp_pa
     task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
     pairs = task.mixture.batch(12)
     out = task.shortener(pairs)
-    assert sorted(p.query for p in pairs) == sorted(files["questions"] + files["claims"])
+    assert sorted(p.query for p in pairs) == sorted(files["questions"] + files["claims"])  # one of the two twins
     for new, old in zip(out, pairs, strict=True):
-        if old.query in files["claims"]:
+        if old.positive.startswith("p claims"):
             assert new == old
         else:
             assert new.negative is None and 1 <= len(new.query.split()) <= 3 and new.query in old.query.lower()
+    twin = Pair(files["questions"][0], "p claims 6", "n claims 6")
+    assert task.shortener([twin]) == [twin]
     wrong = tiny_settings(data_dir, tmp_path, mix, "contrastive.keyword_query_share=1.0",
                           "contrastive.keyword_query_files=[train/question.jsonl]")
     with pytest.raises(ValueError, match=r"keyword_query_files not among the pair_files: \['train/question.jsonl'\]"):

@@ -278,12 +278,12 @@ class QueryShortener(RandomStream):
     content words, or another pair's keywords. So the share that changes is below ``share``, and no two queries of a
     batch ask the same. A shortened pair keeps its positive but drops its hard negative, since a passage on the same
     topic may well answer a keyword query (another pair's positive on the same topic still can: a caveat). With
-    ``only`` given, a pair whose query is not in it is never drawn (e.g. to keep claims and STS-B sentences whole).
+    ``shortenable`` given, a pair not in it is never drawn (e.g. to keep claims and STS-B sentences whole).
     Its random stream is its own: the pair batches drawn are the same as without it."""
 
     max_words = 12  # longer queries (patient messages, whole questions with context) are left as they are
 
-    def __init__(self, share: float, queries: Iterable[str], seed: int, only: set[str] | None = None):
+    def __init__(self, share: float, queries: Iterable[str], seed: int, shortenable: frozenset[Pair] | None = None):
         if not 0.0 < share <= 1.0:
             raise ValueError(f"keyword_query_share must be in (0, 1], got {share}")
         self.share = share
@@ -291,7 +291,7 @@ class QueryShortener(RandomStream):
         counts = Counter(word for query in distinct for word in set(content_words(query)))
         idf = {word: math.log(len(distinct) / count) for word, count in counts.items()}
         self.idf = {word: value for word, value in idf.items() if not NUMBER.fullmatch(word)}
-        self.only = only
+        self.shortenable = shortenable
         self.rng = random.Random(f"keywords-{seed}")
 
     def keywords(self, query: str, length: int) -> str:
@@ -308,7 +308,7 @@ class QueryShortener(RandomStream):
         asked = {" ".join(content_words(pair.query)) for pair in pairs}
         out = []
         for pair in pairs:
-            if (self.only is None or pair.query in self.only) and self.rng.random() < self.share:
+            if (self.shortenable is None or pair in self.shortenable) and self.rng.random() < self.share:
                 keywords = self.keywords(pair.query, self.rng.randint(1, 3))
                 if keywords and keywords not in asked:
                     asked.add(keywords)

@@ -68,7 +68,8 @@ class ContrastiveSettings:
     # consecutive content words of highest idf (QueryShortener, which says when a query stays whole); such a pair
     # drops its hard negative, and the student and the teacher both read the keywords; 0 = none
     keyword_query_share: float = 0.0
-    # the pair_files entries whose queries may become keyword queries (the share applies to their pairs); empty = all
+    # the pair_files entries (named exactly as there) whose pairs' queries may become keyword queries: the share
+    # applies to their pairs, the others' queries stay whole (idf still counts every file's queries); empty = all
     keyword_query_files: tuple[str, ...] = ()
 
 
@@ -114,8 +115,12 @@ def _build(cls, data: dict[str, Any]):
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             value = _build(type(default), value or {})
-        elif isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        elif isinstance(default, tuple | dict):
+            if not isinstance(value, list if isinstance(default, tuple) else dict):
+                kind = "a list" if isinstance(default, tuple) else "a mapping"
+                raise ValueError(f"{cls.__name__}.{name} must be {kind}, got {type(value).__name__} {value!r}")
+            if isinstance(value, list):
+                value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         elif isinstance(default, bool | int | float | str):
             value = _scalar(f"{cls.__name__}.{name}", type(default), value)
         values[name] = value

@@ -126,8 +126,8 @@ class ContrastiveTask:
         degraded, keywords = self.settings.degraded_passage_share, self.settings.keyword_query_share
         self.degrader = PassageDegrader(degraded, settings.seed) if degraded else None
         queries = (pair.query for pairs in sources.values() for pair in pairs)
-        only = self._shortenable(sources)
-        self.shortener = QueryShortener(keywords, queries, settings.seed, only) if keywords else None
+        shortenable = self._shortenable(sources)
+        self.shortener = QueryShortener(keywords, queries, settings.seed, shortenable) if keywords else None
         uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
 
@@ -135,13 +135,14 @@ class ContrastiveTask:
     def total_steps(self) -> int:
         return self.settings.steps
 
-    def _shortenable(self, sources: dict[str, list[Pair]]) -> set[str] | None:
-        """The queries of ``keyword_query_files``, which alone may become keyword queries; None when it is empty."""
+    def _shortenable(self, sources: dict[str, list[Pair]]) -> frozenset[Pair] | None:
+        """The pairs of ``keyword_query_files``, whose queries alone may become keyword queries; None when it is
+        empty."""
         names = self.settings.keyword_query_files
         unknown = sorted(set(names) - set(sources))
         if unknown:
             raise ValueError(f"keyword_query_files not among the pair_files: {unknown}")
-        return {pair.query for name in names for pair in sources[name]} if names else None
+        return frozenset(pair for name in names for pair in sources[name]) if names else None
 
     def _load_teacher(self):
         from sentence_transformers import SentenceTransformer
