@@ -116,10 +116,10 @@ def _build(cls, data: dict[str, Any]):
         if dataclasses.is_dataclass(default):
             value = _build(type(default), value or {})
         elif isinstance(default, tuple | dict):
-            if not isinstance(value, list if isinstance(default, tuple) else dict):
-                kind = "a list" if isinstance(default, tuple) else "a mapping"
+            kind, expected = ("a list", list) if isinstance(default, tuple) else ("a mapping", dict)
+            if not isinstance(value, expected):
                 raise ValueError(f"{cls.__name__}.{name} must be {kind}, got {type(value).__name__} {value!r}")
-            if isinstance(value, list):
+            if expected is list:
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         elif isinstance(default, bool | int | float | str):
             value = _scalar(f"{cls.__name__}.{name}", type(default), value)
