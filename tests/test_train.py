@@ -597,15 +597,22 @@ def test_query_shortener_never_makes_two_queries_of_a_batch_ask_the_same():
     assert set(shortened) == {"gout"} and 5 < len(shortened) < 35
 
 
-def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path, tokenizer):
-    """contrastive.keyword_query_share=1: the step draws the batch a run without it draws; the student reads the
-    queries the shortener (with the run's seed and queries) gives, and the shortened pairs' hard negatives leave the
-    candidates."""
+def write_drug_pairs(data_dir: Path) -> list[dict]:
+    """train/neg.jsonl: eight query/positive/negative records; at keyword_query_share 1 the "Does ... ease pain?"
+    queries become keywords and the "What is ...?" ones stay whole (nothing would be cut)."""
     drugs = ["aspirin", "ibuprofen", "insulin", "metformin", "warfarin", "heparin", "lisinopril", "codeine"]
     records = [{"query": f"Does {d} ease pain?" if i % 2 else f"What is {d}?",
                 "positive": f"The drug {d.title()} treats the patient's pain.",
                 "negative": f"Why {d.title()} is not given for the heart."} for i, d in enumerate(drugs)]
     (data_dir / "train" / "neg.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    return records
+
+
+def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path, tokenizer):
+    """contrastive.keyword_query_share=1: the step draws the batch a run without it draws; the student reads the
+    queries the shortener (with the run's seed and queries) gives, and the shortened pairs' hard negatives leave the
+    candidates."""
+    records = write_drug_pairs(data_dir)
     common = ("contrastive.batch_size=6", "contrastive.pair_files={train/neg.jsonl: 1.0}")
     plain = tiny_settings(data_dir, tmp_path, *common)
     shortened = tiny_settings(data_dir, tmp_path, *common, "contrastive.keyword_query_share=1.0")
@@ -625,6 +632,40 @@ def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path,
         expected = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
         loss = task.loss(model, 0)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, tmp_path, tokenizer):
+    """similarity_distill_keyword_only: the ranking KL toward MiniLM counts only the rows of the pairs whose query
+    became keywords, each against every candidate (the whole pairs' hard negatives included). Without keyword queries
+    or without a ranking weight the setting is an error, not a silent no-op."""
+    records = write_drug_pairs(data_dir)
+    common = ("contrastive.batch_size=6", "contrastive.pair_files={train/neg.jsonl: 1.0}")
+    keywords = (*common, "contrastive.keyword_query_share=1.0")
+    only = ("contrastive.similarity_distill_weight=0.5", "contrastive.similarity_distill_keyword_only=true")
+    plain, taught = tiny_settings(data_dir, tmp_path, *keywords), tiny_settings(data_dir, tmp_path, *keywords, *only)
+    torch.manual_seed(0)
+    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
+    device = torch.device("cpu")
+    plain_task, task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
+    drawn = ContrastiveTask(plain, tokenizer, device).mixture.batch(6)  # a fresh task draws the same first batch
+    pairs = QueryShortener(1.0, [r["query"] for r in records], plain.seed)(drawn)
+    rows = [i for i, (old, new) in enumerate(zip(drawn, pairs, strict=True)) if old.query != new.query]
+    assert 0 < len(rows) < 6
+    s = taught.contrastive
+    with torch.no_grad():
+        extra = task.loss(model, 0) - plain_task.loss(model, 0)
+        queries = [p.query for p in pairs]
+        candidates = [p.positive for p in pairs] + [p.negative for p in pairs if p.negative]
+        student_q = task.embed(model, queries, s.query_max_length)
+        student_c = task.embed(model, candidates, s.passage_max_length)
+        teacher_q, teacher_c = task.teacher_embed(queries), task.teacher_embed(candidates)
+        every_row = similarity_distillation_loss(student_q, student_c, teacher_q, teacher_c)
+        expected = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
+    assert abs(expected.item() - every_row.item()) > 1e-3  # leaving the whole queries out changes the term
+    assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+    for flags in ((*common, *only), (*keywords, "contrastive.similarity_distill_keyword_only=true")):
+        with pytest.raises(ValueError, match="similarity_distill_keyword_only needs keyword_query_share > 0 and "):
+            ContrastiveTask(tiny_settings(data_dir, tmp_path, *flags), tokenizer, device)
 
 
 def test_keyword_query_files_keep_the_other_files_queries_whole(data_dir, tmp_path, tokenizer):

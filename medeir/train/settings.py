@@ -71,6 +71,9 @@ class ContrastiveSettings:
     # the pair_files entries (named exactly as there) whose pairs' queries may become keyword queries: the share
     # applies to their pairs, the others' queries stay whole (idf still counts every file's queries); empty = all
     keyword_query_files: tuple[str, ...] = ()
+    # True: the ranking KL toward the teacher (similarity_distill_weight) counts only the pairs whose query became a
+    # keyword query, each ranked against every candidate; a step with none adds nothing. It needs both weights > 0
+    similarity_distill_keyword_only: bool = False
 
 
 @dataclass(frozen=True)

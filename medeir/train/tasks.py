@@ -128,6 +128,10 @@ class ContrastiveTask:
         queries = (pair.query for pairs in sources.values() for pair in pairs)
         shortenable = self._shortenable(sources)
         self.shortener = QueryShortener(keywords, queries, settings.seed, shortenable) if keywords else None
+        keyword_only = self.settings.similarity_distill_keyword_only
+        if keyword_only and not (keywords > 0 and self.settings.similarity_distill_weight > 0):
+            raise ValueError("similarity_distill_keyword_only needs keyword_query_share > 0 and "
+                             "similarity_distill_weight > 0")
         uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
 
@@ -218,9 +222,9 @@ class ContrastiveTask:
 
     def loss(self, model, step: int) -> torch.Tensor:
         s = self.settings
-        pairs = self.mixture.batch(s.batch_size)
+        drawn = pairs = self.mixture.batch(s.batch_size)
         if self.shortener is not None:
-            pairs = self.shortener(pairs)
+            pairs = self.shortener(drawn)
         queries = [p.query for p in pairs]
         passages = [p.positive for p in pairs]
         negatives = [p.negative for p in pairs if p.negative]
@@ -240,11 +244,14 @@ class ContrastiveTask:
         if self.teacher is None:
             return loss
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
-        if s.similarity_distill_weight > 0:
+        rows = list(range(len(pairs)))
+        if s.similarity_distill_keyword_only:
+            rows = [i for i, (old, new) in enumerate(zip(drawn, pairs, strict=True)) if old.query != new.query]
+        if s.similarity_distill_weight > 0 and rows:
             s_candidates, t_candidates = p, t_p
             if n is not None:
                 s_candidates, t_candidates = torch.cat([p, n]), torch.cat([t_p, self.teacher_embed(negatives)])
-            ranking = similarity_distillation_loss(q, s_candidates, t_q, t_candidates, s.scale)
+            ranking = similarity_distillation_loss(q[rows], s_candidates, t_q[rows], t_candidates, s.scale)
             loss = loss + s.similarity_distill_weight * ranking
         if s.distill_weight > 0:
             students, teachers = [q, p], [t_q, t_p]
