@@ -414,6 +414,23 @@ def test_two_processes_draw_different_batches_and_stop_together(data_dir, tmp_pa
     assert sorted(p.name for p in latest_checkpoint(stopped).glob("rank-*.pt")) == ["rank-0.pt", "rank-1.pt"]
 
 
+def test_the_fsdp_config_on_cpu_trains_as_data_parallel_and_says_so(data_dir, tmp_path):
+    """accelerate shards with FSDP only on GPUs and other accelerators: the shipped FSDP config launched on two CPU
+    processes trains as plain data parallel, and the run says so once instead of seeming to shard."""
+    out = tmp_path / "fsdp"
+    command = [str(Path(sys.executable).with_name("accelerate")), "launch", "--config_file",
+               str(REPO / "configs" / "accelerate" / "fsdp.yaml"), "--num_processes", "2",
+               "--mixed_precision", "no", "-m", "medeir", "train", "contrastive", "--config", str(TINY),
+               "--set", f"data_dir={data_dir}", "--set", f"output_dir={out}", "--set", f"model.tokenizer={REPO}",
+               "--set", "contrastive.pair_files={train/qa_pairs.jsonl.gz: 1.0}", "--set", "contrastive.steps=2"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}  # CPU processes on any machine
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("warning: the accelerate config asks for FSDP, but accelerate runs this cpu job") == 1
+    assert [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()] == [1, 2]
+    assert (out / "final" / "model.safetensors").is_file()
+
+
 def test_a_globbed_pair_file_pools_its_shards(data_dir, tmp_path, tokenizer):
     for shard in range(2):
         with gzip.open(data_dir / "train" / f"more-{shard}.jsonl.gz", "wt") as handle:

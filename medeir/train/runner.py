@@ -142,11 +142,16 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     """Train one stage; resumes from the newest checkpoint in ``output_dir`` when there is one. Returns the folder
     of the final model (``output_dir/final``, a loadable MedEIR model folder)."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedType, set_seed
+    from accelerate.utils import DistributedType, parse_flag_from_env, set_seed
 
     if settings.stage not in TASKS:
         raise ValueError(f"unknown stage {settings.stage!r}; choose from {sorted(TASKS)}")
     accelerator = Accelerator(mixed_precision=settings.mixed_precision, cpu=not torch.cuda.is_available())
+    if parse_flag_from_env("ACCELERATE_USE_FSDP") and accelerator.distributed_type != DistributedType.FSDP:
+        accelerator.print(  # accelerate shards only on GPUs and other accelerators, and says nothing on CPU
+            f"warning: the accelerate config asks for FSDP, but accelerate runs this {accelerator.device.type} job "
+            "as plain data parallel: every process holds the whole model and optimizer state"
+        )
     set_seed(settings.seed)
     output_dir = Path(settings.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
