@@ -21,8 +21,7 @@ def train_command(
     from medeir.train.settings import load_settings
 
     settings = load_settings(config, [f"stage={stage}", *(set_ or [])])
-    final = run(settings, resume=resume)
-    typer.echo(f"final model: {final}" if final.is_dir() else "stopped before the last step; run again to resume")
+    run(settings, resume=resume)  # it says, from the main process only, where the model went or why it stopped
 
 
 def mine_command(

@@ -402,6 +402,7 @@ def test_two_processes_draw_different_batches_and_stop_together(data_dir, tmp_pa
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    assert result.stdout.count(f"final model: {out / 'final'}") == 1  # said by the main process alone
     ranks = [torch.load(out / "checkpoint-4" / f"rank-{i}.pt", weights_only=False) for i in (0, 1)]
     orders = [rank["data"]["mixture"]["orders"]["train/qa_pairs.jsonl.gz"] for rank in ranks]
     assert orders[0] != orders[1]  # different seeds per process, so different passes over the pairs
@@ -411,6 +412,7 @@ def test_two_processes_draw_different_batches_and_stop_together(data_dir, tmp_pa
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert latest_checkpoint(stopped).name == "checkpoint-1"
+    assert result.stdout.count("time limit reached at step 1") == 1 and "final model" not in result.stdout
     assert sorted(p.name for p in latest_checkpoint(stopped).glob("rank-*.pt")) == ["rank-0.pt", "rank-1.pt"]
 
 

@@ -238,6 +238,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
         if accelerator.is_main_process:
             save_model_folder(accelerator.unwrap_model(model), settings, final, task.prompts, state_dict)
         accelerator.wait_for_everyone()
+        accelerator.print(f"final model: {final}")
     return final
 
 
