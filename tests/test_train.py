@@ -389,47 +389,56 @@ def test_an_interrupted_run_resumes_exactly_where_it_stopped(data_dir, tmp_path)
     assert_same_weights(straight / "final", stopped / "final")
 
 
+def launch_tiny_run(launcher: list[str], data_dir: Path, out: Path, *sets: str) -> subprocess.CompletedProcess:
+    """The tiny contrastive config on qa_pairs, 4 steps saved every 2, run by ``launcher`` (a multi-process launcher
+    and its options, up to its ``-m``) on CPU processes; extra ``--set`` overrides in ``sets``."""
+    command = [*launcher, "-m", "medeir", "train", "contrastive", "--config", str(TINY),
+               "--set", f"data_dir={data_dir}", "--set", f"output_dir={out}", "--set", f"model.tokenizer={REPO}",
+               "--set", "contrastive.pair_files={train/qa_pairs.jsonl.gz: 1.0}", "--set", "contrastive.steps=4",
+               "--set", "save_every=2", *(arg for value in sets for arg in ("--set", value))]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}  # CPU processes on any machine
+    result = subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def logged_steps(out: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()]
+
+
+TORCHRUN = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2"]
+
+
 @pytest.mark.slow
 def test_two_processes_draw_different_batches_and_stop_together(data_dir, tmp_path):
     """A real 2-process data-parallel run (torchrun, gloo on CPU): each process draws its own batches, the loss log
     has every step, and a time limit stops both processes at the same step (else the run would hang)."""
     out = tmp_path / "ddp"
-    command = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "-m", "medeir", "train",
-               "contrastive", "--config", str(TINY), "--set", f"data_dir={data_dir}", "--set", f"output_dir={out}",
-               "--set", f"model.tokenizer={REPO}", "--set", "contrastive.pair_files={train/qa_pairs.jsonl.gz: 1.0}",
-               "--set", "contrastive.steps=4", "--set", "save_every=2"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    result = launch_tiny_run(TORCHRUN, data_dir, out)
+    assert logged_steps(out) == [1, 2, 3, 4]
     assert result.stdout.count(f"final model: {out / 'final'}") == 1  # said by the main process alone
     ranks = [torch.load(out / "checkpoint-4" / f"rank-{i}.pt", weights_only=False) for i in (0, 1)]
     orders = [rank["data"]["mixture"]["orders"]["train/qa_pairs.jsonl.gz"] for rank in ranks]
     assert orders[0] != orders[1]  # different seeds per process, so different passes over the pairs
     stopped = tmp_path / "stopped"
-    command[command.index(f"output_dir={out}")] = f"output_dir={stopped}"
-    result = subprocess.run([*command, "--set", "time_limit_minutes=1e-9"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = launch_tiny_run(TORCHRUN, data_dir, stopped, "time_limit_minutes=1e-9")
     assert latest_checkpoint(stopped).name == "checkpoint-1"
     assert result.stdout.count("time limit reached at step 1") == 1 and "final model" not in result.stdout
     assert sorted(p.name for p in latest_checkpoint(stopped).glob("rank-*.pt")) == ["rank-0.pt", "rank-1.pt"]
 
 
+@pytest.mark.slow
 def test_the_fsdp_config_on_cpu_trains_as_data_parallel_and_says_so(data_dir, tmp_path):
-    """accelerate shards with FSDP only on GPUs and other accelerators: the shipped FSDP config launched on two CPU
-    processes trains as plain data parallel, and the run says so once instead of seeming to shard."""
+    """accelerate turns FSDP on only for multi-GPU (or other multi-accelerator) jobs: the shipped FSDP config launched
+    on two CPU processes trains as plain data parallel, and the run says so once instead of seeming to shard."""
     out = tmp_path / "fsdp"
-    command = [str(Path(sys.executable).with_name("accelerate")), "launch", "--config_file",
-               str(REPO / "configs" / "accelerate" / "fsdp.yaml"), "--num_processes", "2",
-               "--mixed_precision", "no", "-m", "medeir", "train", "contrastive", "--config", str(TINY),
-               "--set", f"data_dir={data_dir}", "--set", f"output_dir={out}", "--set", f"model.tokenizer={REPO}",
-               "--set", "contrastive.pair_files={train/qa_pairs.jsonl.gz: 1.0}", "--set", "contrastive.steps=2"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}  # CPU processes on any machine
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("warning: the accelerate config asks for FSDP, but accelerate runs this cpu job") == 1
-    assert [json.loads(line)["step"] for line in (out / "loss_log.jsonl").read_text().splitlines()] == [1, 2]
+    accelerate = [str(Path(sys.executable).with_name("accelerate")), "launch", "--config_file",
+                  str(REPO / "configs" / "accelerate" / "fsdp.yaml"), "--num_processes", "2"]
+    result = launch_tiny_run(accelerate, data_dir, out)
+    warning = "warning: the accelerate config asks for FSDP, but accelerate runs this MULTI_CPU job unsharded"
+    assert result.stdout.count(warning) == 1
+    assert logged_steps(out) == [1, 2, 3, 4]
+    assert sorted(p.name for p in (out / "checkpoint-4").glob("rank-*.pt")) == ["rank-0.pt", "rank-1.pt"]
     assert (out / "final" / "model.safetensors").is_file()
 
 
@@ -668,8 +677,8 @@ def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, t
     plain_task, task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
     drawn = ContrastiveTask(plain, tokenizer, device).mixture.batch(6)  # a fresh task draws the same first batch
     pairs = QueryShortener(1.0, [r["query"] for r in records], plain.seed)(drawn)
-    rows = [i for i, (old, new) in enumerate(zip(drawn, pairs, strict=True)) if old.query != new.query]
-    assert 0 < len(rows) < 6
+    rows = [i for i, pair in enumerate(pairs) if pair.negative is None]  # the shortened pairs (they drop it)
+    assert 0 < len(rows) < 6 and all(len(pairs[i].query.split()) < len(drawn[i].query.split()) for i in rows)
     s = taught.contrastive
     with torch.no_grad():
         extra = task.loss(model, 0) - plain_task.loss(model, 0)
@@ -682,6 +691,10 @@ def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, t
         expected = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
     assert abs(expected.item() - every_row.item()) > 1e-3  # leaving the whole queries out changes the term
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+    task, plain_task = ContrastiveTask(taught, tokenizer, device), ContrastiveTask(plain, tokenizer, device)
+    task.shortener = plain_task.shortener = lambda batch: batch  # a step where no query becomes keywords
+    with torch.no_grad():
+        assert task.loss(model, 0).item() == plain_task.loss(model, 0).item()  # adds nothing (no NaN)
     for flags in ((*common, *only), (*keywords, "contrastive.similarity_distill_keyword_only=true")):
         with pytest.raises(ValueError, match="similarity_distill_keyword_only needs keyword_query_share > 0 and "):
             ContrastiveTask(tiny_settings(data_dir, tmp_path, *flags), tokenizer, device)

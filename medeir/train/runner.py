@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -142,15 +143,17 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     """Train one stage; resumes from the newest checkpoint in ``output_dir`` when there is one. Returns the folder
     of the final model (``output_dir/final``, a loadable MedEIR model folder)."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedType, parse_flag_from_env, set_seed
+    from accelerate.utils import DistributedType, set_seed
 
     if settings.stage not in TASKS:
         raise ValueError(f"unknown stage {settings.stage!r}; choose from {sorted(TASKS)}")
     accelerator = Accelerator(mixed_precision=settings.mixed_precision, cpu=not torch.cuda.is_available())
-    if parse_flag_from_env("ACCELERATE_USE_FSDP") and accelerator.distributed_type != DistributedType.FSDP:
-        accelerator.print(  # accelerate shards only on GPUs and other accelerators, and says nothing on CPU
-            f"warning: the accelerate config asks for FSDP, but accelerate runs this {accelerator.device.type} job "
-            "as plain data parallel: every process holds the whole model and optimizer state"
+    fsdp_asked = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"  # accelerate's own test of it
+    kind = accelerator.distributed_type
+    if fsdp_asked and kind != DistributedType.FSDP:
+        accelerator.print(  # accelerate shards only multi-GPU (or other multi-accelerator) jobs, and says nothing
+            f"warning: the accelerate config asks for FSDP, but accelerate runs this {kind.value} job unsharded: "
+            "every process holds the whole model and optimizer state"
         )
     set_seed(settings.seed)
     output_dir = Path(settings.output_dir)
@@ -160,7 +163,7 @@ def run(settings: RunSettings, resume: bool = True) -> Path:
     task_settings = dataclasses.replace(settings, seed=settings.seed + accelerator.process_index)
     task = TASKS[settings.stage](task_settings, tokenizer, accelerator.device)
     checkpoint = latest_checkpoint(output_dir) if resume else None
-    if checkpoint is not None and accelerator.distributed_type == DistributedType.FSDP:
+    if checkpoint is not None and kind == DistributedType.FSDP:
         raise NotImplementedError(
             f"{checkpoint}: resuming an FSDP run is not supported (checkpoints hold the main process's optimizer "
             "state only); start a new output_dir with model.init set to the checkpoint folder"

@@ -72,7 +72,9 @@ class ContrastiveSettings:
     # applies to their pairs, the others' queries stay whole (idf still counts every file's queries); empty = all
     keyword_query_files: tuple[str, ...] = ()
     # True: the ranking KL toward the teacher (similarity_distill_weight) counts only the pairs whose query became a
-    # keyword query, each ranked against every candidate; a step with none adds nothing. It needs both weights > 0
+    # keyword query, each ranked against every candidate, and is averaged over those rows alone (so each weighs more
+    # than in a KL over the whole batch); a step with none adds nothing. Needs keyword_query_share and
+    # similarity_distill_weight > 0
     similarity_distill_keyword_only: bool = False
 
 
