@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -15,12 +16,19 @@ def train_command(
         list[str] | None, typer.Option("--set", help="override a field: section.field=value (repeatable)")
     ] = None,
     resume: Annotated[bool, typer.Option(help="resume from the newest checkpoint in output_dir")] = True,
+    show: Annotated[
+        bool, typer.Option("--show", help="print the settings the run would use (extends and --set applied) and exit")
+    ] = False,
 ) -> None:
     """Train one stage; runs unchanged under `accelerate launch` / `torchrun` for several GPUs or nodes."""
-    from medeir.train.runner import run
-    from medeir.train.settings import load_settings
+    from medeir.train.settings import load_settings, settings_dict
 
     settings = load_settings(config, [f"stage={stage}", *(set_ or [])])
+    if show:
+        typer.echo(json.dumps(settings_dict(settings), indent=2))
+        return
+    from medeir.train.runner import run
+
     run(settings, resume=resume)  # it says, from the main process only, where the model went or why it stopped
 
 

@@ -33,8 +33,9 @@ if [ "${SMOKE:-0}" = 1 ]; then
            --set contrastive.passage_max_length=64 --set 'mixed_precision="no"')
     MINE=(--depth 5)
     CONFIG=/tmp/smoke-config.yaml  # without MedQuAD (DATA_DIR keeps it whole for the clustering sample), short passages
-    python3 -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); c['contrastive']['passage_max_length'] = 64
-del c['contrastive']['pair_files']['train/medquad_pairs.jsonl.gz']; yaml.safe_dump(c, open(sys.argv[2], 'w'))" \
+    python3 -c "import json, sys; from medeir.train.settings import load_settings, settings_dict
+c = settings_dict(load_settings(sys.argv[1])); c['contrastive']['passage_max_length'] = 64
+del c['contrastive']['pair_files']['train/medquad_pairs.jsonl.gz']; open(sys.argv[2], 'w').write(json.dumps(c))" \
         configs/small-v10-gpu.yaml "$CONFIG"
 else
     TRAIN=() MINE=()

@@ -35,7 +35,7 @@ from medeir.train.losses import (
     similarity_distillation_loss,
 )
 from medeir.train.runner import build_model, latest_checkpoint, lr_factor, run
-from medeir.train.settings import load_settings
+from medeir.train.settings import load_settings, settings_dict
 from medeir.train.tasks import ContrastiveTask, holdout_filter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,6 +104,48 @@ def test_settings_overrides_and_unknown_fields(tmp_path):
     ]:
         with pytest.raises(ValueError, match=re.escape(error)):
             load_settings(TINY, [override])
+
+
+def test_config_extends_overlays_sections_field_by_field(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "stage: contrastive\nseed: 1\nlearning_rate: 1.0e-4\n"
+        "contrastive: {steps: 10, batch_size: 8, pair_files: {a.jsonl: 1.0, b.jsonl: 2.0}}\n"
+    )
+    (tmp_path / "sub").mkdir()  # extends is read relative to the file that names it
+    (tmp_path / "sub" / "mid.yaml").write_text("extends: ../base.yaml\nseed: 2\ncontrastive: {steps: 20}\n")
+    (tmp_path / "sub" / "top.yaml").write_text("extends: mid.yaml\ncontrastive: {pair_files: {c.jsonl: 1.0}}\n")
+    settings = load_settings(tmp_path / "sub" / "top.yaml", ["contrastive.batch_size=4"])
+    c = settings.contrastive
+    assert (settings.seed, settings.learning_rate) == (2, 1e-4)
+    assert (c.steps, c.batch_size) == (20, 4)
+    assert c.pair_files == {"c.jsonl": 1.0}  # a mapping field is replaced whole, so a file can be dropped
+    assert load_settings(tmp_path / "sub" / "mid.yaml").contrastive.pair_files == {"a.jsonl": 1.0, "b.jsonl": 2.0}
+
+    (tmp_path / "loop1.yaml").write_text("extends: loop2.yaml\n")
+    (tmp_path / "loop2.yaml").write_text("extends: loop1.yaml\n")
+    with pytest.raises(ValueError, match="cycle: .*loop1.yaml -> .*loop2.yaml -> .*loop1.yaml"):
+        load_settings(tmp_path / "loop1.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: gone.yaml\n")
+    with pytest.raises(FileNotFoundError, match="gone.yaml \\(extended by .*orphan.yaml\\)"):
+        load_settings(tmp_path / "orphan.yaml")
+    (tmp_path / "two.yaml").write_text("extends: [base.yaml, sub/mid.yaml]\n")
+    with pytest.raises(ValueError, match="extends must name one config file"):
+        load_settings(tmp_path / "two.yaml")
+
+
+def test_train_show_prints_the_resolved_settings(tmp_path):
+    from typer.testing import CliRunner
+
+    from medeir.cli import app
+
+    (tmp_path / "child.yaml").write_text(f"extends: {TINY}\nseed: 99\n")
+    args = ["train", "contrastive", "--config", str(tmp_path / "child.yaml"), "--set", "contrastive.steps=3", "--show"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    expected = settings_dict(load_settings(TINY, ["stage=contrastive", "seed=99", "contrastive.steps=3"]))
+    assert shown == json.loads(json.dumps(expected))
+    assert shown["seed"] == 99 and shown["contrastive"]["steps"] == 3
 
 
 def test_lr_schedule_warms_up_then_decays_to_floor():

@@ -155,14 +155,43 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), yaml.safe_load(value)
 
 
-def load_settings(path: str | Path, overrides: list[str] = ()) -> RunSettings:
-    """Read a YAML run config and apply ``section.field=value`` overrides."""
-    path = Path(path)
+def _sections() -> set[str]:
+    """Names of RunSettings' nested sections (model, mlm, contrastive)."""
+    return {f.name for f in dataclasses.fields(RunSettings) if dataclasses.is_dataclass(getattr(RunSettings(), f.name))}
+
+
+def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: a section merges field by field; any other value, a list or a mapping such as
+    ``pair_files`` included, replaces the base's whole."""
+    merged = dict(base)
+    for key, value in top.items():
+        if key in _sections() and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = {**merged[key], **value}
+        merged[key] = value
+    return merged
+
+
+def _read_config(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's mapping; with ``extends: <file>`` (relative to this file), that file's mapping with this one's
+    overlaid on it."""
     if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise FileNotFoundError(f"config file not found: {path}" + (f" (extended by {chain[-1]})" if chain else ""))
+    if path.resolve() in {p.resolve() for p in chain}:
+        raise ValueError(f"config files extend each other in a cycle: {' -> '.join(map(str, (*chain, path)))}")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ValueError(f"{path}: extends must name one config file, got {parent!r}")
+    return _overlay(_read_config(path.parent / parent, (*chain, path)), data)
+
+
+def load_settings(path: str | Path, overrides: list[str] = ()) -> RunSettings:
+    """Read a YAML run config (following its ``extends`` chain) and apply ``section.field=value`` overrides."""
+    data = _read_config(Path(path))
     for text in overrides:
         keys, value = parse_override(text)
         node = data
