@@ -98,11 +98,12 @@ def mine_file(
             if row is not None:
                 records[i] = {**records[i], "negative": pool[row]}
     mined = sum(row is not None for row in negatives)
-    _write_jsonl(target, records)
+    write_jsonl(target, records)
     return MiningStats(records=len(records), mined=mined)
 
 
-def _write_jsonl(path: Path, records: list[dict]) -> None:
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    """Write ``records`` as JSON lines (gzip'd for a ``.gz`` name, reproducibly), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
     with atomic_write(path, "wb") as handle:
