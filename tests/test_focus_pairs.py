@@ -26,7 +26,7 @@ def test_written_focus_pairs_leave_out_the_clustering_sample_and_share_a_group_p
     records = [
         {"query": "What is topic A?", "positive": held, "focus": "Topic A"},
         {"query": "What is topic B?", "positive": "kept answer", "focus": "Topic B"},
-        {"query": "How is topic B treated?", "positive": "other answer", "focus": "Topic B"},
+        {"query": "How is topic B treated?", "positive": "other answer", "focus": "topic b"},
     ]
     source = tmp_path / "data" / "train" / "medquad_pairs.jsonl.gz"
     source.parent.mkdir(parents=True)
@@ -34,7 +34,8 @@ def test_written_focus_pairs_leave_out_the_clustering_sample_and_share_a_group_p
         handle.writelines(json.dumps(r) + "\n" for r in records)
     assert write_focus_pairs(tmp_path / "data", tmp_path / "out") == 2
     pairs = read_pairs(tmp_path / "out" / TARGET, holdout_filter)
-    assert [(p.query, p.positive) for p in pairs] == [("Topic B", "kept answer"), ("Topic B", "other answer")]
+    assert [(p.query, p.positive) for p in pairs] == [("Topic B", "kept answer"), ("topic b", "other answer")]
     assert pairs[0].group == pairs[1].group == "focus:topic b"
     assert not holdout_filter(TARGET.name, {"query": "Topic A", "positive": held})  # the loader would skip it too
-    assert len(PairMixture({"focus": pairs}, {"focus": 1.0}, seed=0).batch(2)) == 1  # one topic, one answer a batch
+    batch = PairMixture({"focus": pairs}, {"focus": 1.0}, seed=0).batch(2)
+    assert len(batch) == 1  # the queries differ; one topic, so one of its answers a batch

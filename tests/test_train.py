@@ -114,10 +114,10 @@ def test_config_extends_overlays_sections_field_by_field(tmp_path):
     (tmp_path / "sub").mkdir()  # extends is read relative to the file that names it
     (tmp_path / "sub" / "mid.yaml").write_text("extends: ../base.yaml\nseed: 2\ncontrastive: {steps: 20}\n")
     (tmp_path / "sub" / "top.yaml").write_text("extends: mid.yaml\ncontrastive: {pair_files: {c.jsonl: 1.0}}\n")
-    settings = load_settings(tmp_path / "sub" / "top.yaml", ["contrastive.batch_size=4"])
+    settings = load_settings(tmp_path / "sub" / "top.yaml", ["contrastive.scale=5"])
     c = settings.contrastive
     assert (settings.seed, settings.learning_rate) == (2, 1e-4)
-    assert (c.steps, c.batch_size) == (20, 4)
+    assert (c.steps, c.batch_size, c.scale) == (20, 8, 5.0)  # batch_size comes through two section merges
     assert c.pair_files == {"c.jsonl": 1.0}  # a mapping field is replaced whole, so a file can be dropped
     assert load_settings(tmp_path / "sub" / "mid.yaml").contrastive.pair_files == {"a.jsonl": 1.0, "b.jsonl": 2.0}
 
@@ -128,6 +128,11 @@ def test_config_extends_overlays_sections_field_by_field(tmp_path):
     (tmp_path / "orphan.yaml").write_text("extends: gone.yaml\n")
     with pytest.raises(FileNotFoundError, match="gone.yaml \\(extended by .*orphan.yaml\\)"):
         load_settings(tmp_path / "orphan.yaml")
+    (tmp_path / "empty.yaml").write_text("extends: base.yaml\ncontrastive:\n")  # an empty section changes nothing
+    assert load_settings(tmp_path / "empty.yaml", ["contrastive.steps=3"]).contrastive.batch_size == 8
+    (tmp_path / "scalar.yaml").write_text("extends: base.yaml\ncontrastive: 5\n")
+    with pytest.raises(ValueError, match="RunSettings.contrastive must be a mapping of fields, got int 5"):
+        load_settings(tmp_path / "scalar.yaml")
     (tmp_path / "two.yaml").write_text("extends: [base.yaml, sub/mid.yaml]\n")
     with pytest.raises(ValueError, match="extends must name one config file"):
         load_settings(tmp_path / "two.yaml")
@@ -855,6 +860,20 @@ def test_prompts_are_trained_with_and_saved_for_inference(data_dir, tmp_path, to
 
 
 RUN_CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name != "tokenizer.yaml")  # not a run config
+
+
+def test_extended_run_configs_name_the_configs_that_extend_them():
+    import yaml
+
+    children: dict[str, list[str]] = {}
+    for config in RUN_CONFIGS:
+        parent = (yaml.safe_load(config.read_text()) or {}).get("extends")
+        if parent:
+            children.setdefault(parent, []).append(config.name)
+    assert "small-noteacher.yaml" in children
+    for parent, names in children.items():
+        header = " ".join(line for line in (REPO / "configs" / parent).read_text().splitlines() if line.startswith("#"))
+        assert all(name in header for name in names), f"{parent}'s header should say it is extended by {names}"
 
 
 @pytest.mark.parametrize("config", RUN_CONFIGS, ids=lambda p: p.name)

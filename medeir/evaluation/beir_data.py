@@ -7,11 +7,14 @@ queries file) are skipped with one warning and counted in ``BeirDataset.skipped_
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from medeir.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,19 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             if not isinstance(record, dict):
                 raise ValueError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
             yield number, record
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    """Write ``records`` as JSON lines (gzip'd for a ``.gz`` name, reproducibly), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    with atomic_write(path, "wb") as handle:
+        if path.suffix == ".gz":
+            buffer = io.BytesIO()
+            with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped:
+                zipped.write(text)
+            text = buffer.getvalue()
+        handle.write(text)
 
 
 def require_fields(record: dict, fields: tuple[str, ...], path: Path, number: int) -> None:

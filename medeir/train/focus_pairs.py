@@ -1,12 +1,13 @@
 """Topic queries: each MedQuAD question's focus (e.g. "Glaucoma") as a query for its answer.
 
-People often type a bare topic of one to three words into a search box, while the staged pairs' queries are
-questions, claims and titles. ``python -m medeir.train.focus_pairs DATA_DIR OUTPUT_DIR`` reads
-``train/medquad_pairs.jsonl.gz`` under ``DATA_DIR`` and writes ``train/medquad_pairs_focus.jsonl.gz`` under
-``OUTPUT_DIR`` (a run's ``data_dir``, e.g. beside mined copies): one record per distinct focus and answer, grouped by
-focus (``qid``) so that no batch holds two answers on one topic from this file. Records held out for evaluation are
-left out, and since the name starts with ``medquad_pairs`` training would skip them anyway. An answer of another
-file's pair on the same topic can still meet a focus query as a negative.
+People often type a bare topic into a search box, while the staged pairs' queries are questions, claims and titles.
+Most foci are one to three words; about a quarter are longer, some of them page titles. ``python -m
+medeir.train.focus_pairs DATA_DIR OUTPUT_DIR`` reads ``train/medquad_pairs.jsonl.gz`` under ``DATA_DIR`` and writes
+``train/medquad_pairs_focus.jsonl.gz`` under ``OUTPUT_DIR`` (a run's ``data_dir``, e.g. beside mined copies): one
+record per distinct focus and answer, grouped by focus (``qid``) so that no batch holds two answers on one topic from
+this file. Records held out for evaluation are left out, and since the name starts with ``medquad_pairs`` training
+would skip them anyway. Another pair's passage on the same topic, most often a MedQuAD question's answer or its mined
+negative, can still meet a focus query as an in-batch negative.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from medeir.evaluation.beir_data import read_jsonl
+from medeir.evaluation.beir_data import read_jsonl, write_jsonl
 
-from .mining import write_jsonl
 from .tasks import holdout_filter
 
 SOURCE = Path("train") / "medquad_pairs.jsonl.gz"
@@ -30,7 +30,7 @@ def focus_records(records: list[dict]) -> list[dict]:
     for record in records:
         focus, answer = (record.get("focus") or "").strip(), record.get("positive")
         key = (focus.lower(), answer)
-        if not focus or not answer or focus.lower() == record.get("query", "").strip().lower() or key in seen:
+        if not focus or not answer or focus.lower() == (record.get("query") or "").strip().lower() or key in seen:
             continue
         seen.add(key)
         out.append({"query": focus, "positive": answer, "qid": f"focus:{focus.lower()}", "source": "medquad-focus"})

@@ -8,8 +8,6 @@ negative is the highest-ranked one that belongs to no positive of the same quest
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -19,7 +17,7 @@ import numpy as np
 
 from medeir.atomic import atomic_write
 from medeir.encode import Embedder
-from medeir.evaluation.beir_data import read_jsonl
+from medeir.evaluation.beir_data import read_jsonl, write_jsonl
 
 from .data import PairFilter, expand_files, pair_group
 
@@ -100,19 +98,6 @@ def mine_file(
     mined = sum(row is not None for row in negatives)
     write_jsonl(target, records)
     return MiningStats(records=len(records), mined=mined)
-
-
-def write_jsonl(path: Path, records: list[dict]) -> None:
-    """Write ``records`` as JSON lines (gzip'd for a ``.gz`` name, reproducibly), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-    with atomic_write(path, "wb") as handle:
-        if path.suffix == ".gz":
-            buffer = io.BytesIO()
-            with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped:
-                zipped.write(text)
-            text = buffer.getvalue()
-        handle.write(text)
 
 
 def mine_negatives(

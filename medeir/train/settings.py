@@ -109,6 +109,11 @@ class RunSettings:
     contrastive: ContrastiveSettings = field(default_factory=ContrastiveSettings)
 
 
+SECTIONS = frozenset(  # RunSettings' nested sections: model, mlm, contrastive
+    f.name for f in dataclasses.fields(RunSettings) if dataclasses.is_dataclass(getattr(RunSettings(), f.name))
+)
+
+
 def _build(cls, data: dict[str, Any]):
     """Instantiate a (nested) settings dataclass from a dict, rejecting unknown keys by name."""
     known = {f.name: f for f in dataclasses.fields(cls)}
@@ -119,6 +124,9 @@ def _build(cls, data: dict[str, Any]):
     for name, value in data.items():
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict | None):
+                got = f"{type(value).__name__} {value!r}"
+                raise ValueError(f"{cls.__name__}.{name} must be a mapping of fields, got {got}")
             value = _build(type(default), value or {})
         elif isinstance(default, tuple | dict):
             kind, expected = ("a list", list) if isinstance(default, tuple) else ("a mapping", dict)
@@ -155,18 +163,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), yaml.safe_load(value)
 
 
-def _sections() -> set[str]:
-    """Names of RunSettings' nested sections (model, mlm, contrastive)."""
-    return {f.name for f in dataclasses.fields(RunSettings) if dataclasses.is_dataclass(getattr(RunSettings(), f.name))}
-
-
 def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """``top`` over ``base``: a section merges field by field; any other value, a list or a mapping such as
     ``pair_files`` included, replaces the base's whole."""
     merged = dict(base)
     for key, value in top.items():
-        if key in _sections() and isinstance(value, dict) and isinstance(merged.get(key), dict):
-            value = {**merged[key], **value}
+        if key in SECTIONS and isinstance(value, dict | None) and isinstance(merged.get(key), dict | None):
+            value = {**(merged.get(key) or {}), **(value or {})}  # a section left empty changes nothing
         merged[key] = value
     return merged
 
