@@ -743,7 +743,47 @@ def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, t
     with torch.no_grad():
         assert task.loss(model, 0).item() == plain_task.loss(model, 0).item()  # adds nothing (no NaN)
     for flags in ((*common, *only), (*keywords, "contrastive.similarity_distill_keyword_only=true")):
-        with pytest.raises(ValueError, match="similarity_distill_keyword_only needs keyword_query_share > 0 and "):
+        with pytest.raises(ValueError, match="similarity_distill_keyword_only needs keyword_query_share > 0 or "):
+            ContrastiveTask(tiny_settings(data_dir, tmp_path, *flags), tokenizer, device)
+
+
+def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only_kl(data_dir, tmp_path, tokenizer):
+    """similarity_distill_files: with similarity_distill_keyword_only and no keyword queries at all, the ranking KL
+    toward MiniLM counts exactly the rows of the named file's pairs (here short topic queries), each against every
+    candidate. A name not among the pair_files, or the files without the keyword-only switch, is an error."""
+    topics = [{"query": d, "positive": f"The drug {d.title()} treats pain.", "qid": f"focus:{d}"}
+              for d in ["aspirin", "ibuprofen", "insulin", "metformin"]]
+    (data_dir / "train" / "topics.jsonl").write_text("\n".join(json.dumps(r) for r in topics) + "\n")
+    write_drug_pairs(data_dir)
+    common = ("contrastive.batch_size=8", "contrastive.pair_files={train/neg.jsonl: 1.0, train/topics.jsonl: 1.0}")
+    only = ("contrastive.similarity_distill_weight=0.5", "contrastive.similarity_distill_keyword_only=true")
+    taught_flag = "contrastive.similarity_distill_files=[train/topics.jsonl]"
+    plain, taught = tiny_settings(data_dir, tmp_path, *common), tiny_settings(data_dir, tmp_path, *common, *only,
+                                                                               taught_flag)
+    torch.manual_seed(0)
+    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
+    device = torch.device("cpu")
+    plain_task, task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
+    pairs = ContrastiveTask(plain, tokenizer, device).mixture.batch(8)  # a fresh task draws the same first batch
+    rows = [i for i, pair in enumerate(pairs) if pair.group.startswith("focus:")]
+    assert 0 < len(rows) < len(pairs)
+    s = taught.contrastive
+    with torch.no_grad():
+        extra = task.loss(model, 0) - plain_task.loss(model, 0)
+        queries = [p.query for p in pairs]
+        candidates = [p.positive for p in pairs] + [p.negative for p in pairs if p.negative]
+        student_q = task.embed(model, queries, s.query_max_length)
+        student_c = task.embed(model, candidates, s.passage_max_length)
+        teacher_q, teacher_c = task.teacher_embed(queries), task.teacher_embed(candidates)
+        expected = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
+    assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4) and expected.item() > 1e-4
+    for flags, error in [
+        ((*common, *only, "contrastive.similarity_distill_files=[train/gone.jsonl]"),
+         "similarity_distill_files not among the pair_files: ['train/gone.jsonl']"),
+        ((*common, "contrastive.similarity_distill_weight=0.5", taught_flag),
+         "similarity_distill_files needs similarity_distill_keyword_only"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(error)):
             ContrastiveTask(tiny_settings(data_dir, tmp_path, *flags), tokenizer, device)
 
 

@@ -73,9 +73,12 @@ class ContrastiveSettings:
     keyword_query_files: tuple[str, ...] = ()
     # True: the ranking KL toward the teacher (similarity_distill_weight) counts only the pairs whose query became a
     # keyword query, each ranked against every candidate, and is averaged over those rows alone (so each weighs more
-    # than in a KL over the whole batch); a step with none adds nothing. Needs keyword_query_share and
-    # similarity_distill_weight > 0
+    # than in a KL over the whole batch); a step with none adds nothing. Needs similarity_distill_weight > 0 and
+    # keyword_query_share > 0 or similarity_distill_files
     similarity_distill_keyword_only: bool = False
+    # with similarity_distill_keyword_only, the pair_files entries (named exactly as there) whose every pair counts in
+    # that KL too, shortened or not (e.g. a file whose queries are already short topics); empty = none
+    similarity_distill_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -126,12 +126,16 @@ class ContrastiveTask:
         degraded, keywords = self.settings.degraded_passage_share, self.settings.keyword_query_share
         self.degrader = PassageDegrader(degraded, settings.seed) if degraded else None
         queries = (pair.query for pairs in sources.values() for pair in pairs)
-        shortenable = self._shortenable(sources)
+        shortenable = self._pairs_of(sources, "keyword_query_files")
         self.shortener = QueryShortener(keywords, queries, settings.seed, shortenable) if keywords else None
         keyword_only = self.settings.similarity_distill_keyword_only
-        if keyword_only and not (keywords > 0 and self.settings.similarity_distill_weight > 0):
-            raise ValueError("similarity_distill_keyword_only needs keyword_query_share > 0 and "
-                             "similarity_distill_weight > 0")
+        taught_files = self.settings.similarity_distill_files
+        if keyword_only and not ((keywords > 0 or taught_files) and self.settings.similarity_distill_weight > 0):
+            raise ValueError("similarity_distill_keyword_only needs keyword_query_share > 0 or "
+                             "similarity_distill_files, and similarity_distill_weight > 0")
+        if taught_files and not keyword_only:
+            raise ValueError("similarity_distill_files needs similarity_distill_keyword_only")
+        self.taught = self._pairs_of(sources, "similarity_distill_files") or frozenset()
         uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
 
@@ -139,13 +143,14 @@ class ContrastiveTask:
     def total_steps(self) -> int:
         return self.settings.steps
 
-    def _shortenable(self, sources: dict[str, list[Pair]]) -> frozenset[Pair] | None:
-        """The pairs of ``keyword_query_files``, whose queries alone may become keyword queries; None when it is
-        empty."""
-        names = self.settings.keyword_query_files
+    def _pairs_of(self, sources: dict[str, list[Pair]], setting: str) -> frozenset[Pair] | None:
+        """The pairs of the pair_files named by the contrastive setting ``setting`` (``keyword_query_files``: whose
+        queries alone may become keywords; ``similarity_distill_files``: whose rows the keyword-only KL counts too);
+        None when it names none."""
+        names = getattr(self.settings, setting)
         unknown = sorted(set(names) - set(sources))
         if unknown:
-            raise ValueError(f"keyword_query_files not among the pair_files: {unknown}")
+            raise ValueError(f"{setting} not among the pair_files: {unknown}")
         return frozenset(pair for name in names for pair in sources[name]) if names else None
 
     def _load_teacher(self):
@@ -246,7 +251,10 @@ class ContrastiveTask:
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
         rows = list(range(len(pairs)))
         if s.similarity_distill_keyword_only:
-            rows = [i for i, (old, new) in enumerate(zip(drawn, pairs, strict=True)) if old.query != new.query]
+            rows = [
+                i for i, (old, new) in enumerate(zip(drawn, pairs, strict=True))
+                if old.query != new.query or old in self.taught
+            ]
         if s.similarity_distill_weight > 0 and rows:
             s_candidates, t_candidates = p, t_p
             if n is not None:
