@@ -750,7 +750,8 @@ def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, t
 def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only_kl(data_dir, tmp_path, tokenizer):
     """similarity_distill_files: with similarity_distill_keyword_only and no keyword queries at all, the ranking KL
     toward MiniLM counts exactly the rows of the named file's pairs (here short topic queries), each against every
-    candidate. A name not among the pair_files, or the files without the keyword-only switch, is an error."""
+    candidate. With keyword queries too, each set of rows has a term of its own: the keyword rows' term is unchanged.
+    A name not among the pair_files, or the files without the keyword-only switch, is an error."""
     topics = [{"query": d, "positive": f"The drug {d.title()} treats pain.", "qid": f"focus:{d}"}
               for d in ["aspirin", "ibuprofen", "insulin", "metformin"]]
     (data_dir / "train" / "topics.jsonl").write_text("\n".join(json.dumps(r) for r in topics) + "\n")
@@ -775,8 +776,29 @@ def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only
         student_q = task.embed(model, queries, s.query_max_length)
         student_c = task.embed(model, candidates, s.passage_max_length)
         teacher_q, teacher_c = task.teacher_embed(queries), task.teacher_embed(candidates)
+        every_row = similarity_distillation_loss(student_q, student_c, teacher_q, teacher_c)
         expected = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
-    assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4) and expected.item() > 1e-4
+    assert abs(expected.item() - every_row.item()) > 1e-3  # leaving the other file's rows out changes the term
+    assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+
+    keywords = (*common, *only, "contrastive.keyword_query_share=1.0",
+                "contrastive.keyword_query_files=[train/neg.jsonl]")
+    keyword_only = tiny_settings(data_dir, tmp_path, *keywords)
+    both = tiny_settings(data_dir, tmp_path, *keywords, taught_flag)
+    fresh = ContrastiveTask(keyword_only, tokenizer, device)  # draws the first batch and keywords the runs draw
+    pairs = fresh.shortener(fresh.mixture.batch(8))
+    assert any(p.negative is None and not p.group.startswith("focus:") for p in pairs)  # some became keywords
+    rows = [i for i, pair in enumerate(pairs) if pair.group.startswith("focus:")]
+    with torch.no_grad():
+        extra = ContrastiveTask(both, tokenizer, device).loss(model, 0) - ContrastiveTask(
+            keyword_only, tokenizer, device).loss(model, 0)
+        queries = [p.query for p in pairs]
+        candidates = [p.positive for p in pairs] + [p.negative for p in pairs if p.negative]
+        student_q = task.embed(model, queries, s.query_max_length)
+        student_c = task.embed(model, candidates, s.passage_max_length)
+        teacher_q, teacher_c = task.teacher_embed(queries), task.teacher_embed(candidates)
+        topic_term = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
+    assert extra.item() == pytest.approx(0.5 * topic_term.item(), rel=1e-4)  # the keyword rows' term is unchanged
     for flags, error in [
         ((*common, *only, "contrastive.similarity_distill_files=[train/gone.jsonl]"),
          "similarity_distill_files not among the pair_files: ['train/gone.jsonl']"),

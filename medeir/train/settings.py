@@ -74,10 +74,11 @@ class ContrastiveSettings:
     # True: the ranking KL toward the teacher (similarity_distill_weight) counts only the pairs whose query became a
     # keyword query, each ranked against every candidate, and is averaged over those rows alone (so each weighs more
     # than in a KL over the whole batch); a step with none adds nothing. Needs similarity_distill_weight > 0 and
-    # keyword_query_share > 0 or similarity_distill_files
+    # either keyword_query_share > 0 or similarity_distill_files
     similarity_distill_keyword_only: bool = False
-    # with similarity_distill_keyword_only, the pair_files entries (named exactly as there) whose every pair counts in
-    # that KL too, shortened or not (e.g. a file whose queries are already short topics); empty = none
+    # with similarity_distill_keyword_only, the pair_files entries (named exactly as there, else an error) whose pairs
+    # not shortened to keywords get a second KL term of their own, averaged over their rows and added at the same
+    # weight, so the keyword rows' term is as without them (e.g. a file whose queries are already short topics)
     similarity_distill_files: tuple[str, ...] = ()
 
 

@@ -249,18 +249,18 @@ class ContrastiveTask:
         if self.teacher is None:
             return loss
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
-        rows = list(range(len(pairs)))
-        if s.similarity_distill_keyword_only:
-            rows = [
-                i for i, (old, new) in enumerate(zip(drawn, pairs, strict=True))
-                if old.query != new.query or old in self.taught
-            ]
-        if s.similarity_distill_weight > 0 and rows:
+        row_sets = [list(range(len(pairs)))]
+        if s.similarity_distill_keyword_only:  # the keyword rows, then the taught files' other rows: a term each
+            shortened = [i for i, (old, new) in enumerate(zip(drawn, pairs, strict=True)) if old.query != new.query]
+            taught = [i for i, old in enumerate(drawn) if old in self.taught and i not in set(shortened)]
+            row_sets = [rows for rows in (shortened, taught) if rows]
+        if s.similarity_distill_weight > 0 and row_sets:
             s_candidates, t_candidates = p, t_p
             if n is not None:
                 s_candidates, t_candidates = torch.cat([p, n]), torch.cat([t_p, self.teacher_embed(negatives)])
-            ranking = similarity_distillation_loss(q[rows], s_candidates, t_q[rows], t_candidates, s.scale)
-            loss = loss + s.similarity_distill_weight * ranking
+            for rows in row_sets:
+                ranking = similarity_distillation_loss(q[rows], s_candidates, t_q[rows], t_candidates, s.scale)
+                loss = loss + s.similarity_distill_weight * ranking
         if s.distill_weight > 0:
             students, teachers = [q, p], [t_q, t_p]
             if self.texts is not None:
