@@ -121,21 +121,19 @@ def test_config_extends_overlays_sections_field_by_field(tmp_path):
     assert c.pair_files == {"c.jsonl": 1.0}  # a mapping field is replaced whole, so a file can be dropped
     assert load_settings(tmp_path / "sub" / "mid.yaml").contrastive.pair_files == {"a.jsonl": 1.0, "b.jsonl": 2.0}
 
-    (tmp_path / "loop1.yaml").write_text("extends: loop2.yaml\n")
-    (tmp_path / "loop2.yaml").write_text("extends: loop1.yaml\n")
-    with pytest.raises(ValueError, match="cycle: .*loop1.yaml -> .*loop2.yaml -> .*loop1.yaml"):
-        load_settings(tmp_path / "loop1.yaml")
-    (tmp_path / "orphan.yaml").write_text("extends: gone.yaml\n")
-    with pytest.raises(FileNotFoundError, match="gone.yaml \\(extended by .*orphan.yaml\\)"):
-        load_settings(tmp_path / "orphan.yaml")
     (tmp_path / "empty.yaml").write_text("extends: base.yaml\ncontrastive:\n")  # an empty section changes nothing
     assert load_settings(tmp_path / "empty.yaml", ["contrastive.steps=3"]).contrastive.batch_size == 8
-    (tmp_path / "scalar.yaml").write_text("extends: base.yaml\ncontrastive: 5\n")
-    with pytest.raises(ValueError, match="RunSettings.contrastive must be a mapping of fields, got int 5"):
-        load_settings(tmp_path / "scalar.yaml")
-    (tmp_path / "two.yaml").write_text("extends: [base.yaml, sub/mid.yaml]\n")
-    with pytest.raises(ValueError, match="extends must name one config file"):
-        load_settings(tmp_path / "two.yaml")
+    (tmp_path / "loop2.yaml").write_text("extends: loop1.yaml\n")
+    for name, text, error, message in [
+        ("loop1.yaml", "extends: loop2.yaml\n", ValueError, "cycle: .*loop1.yaml -> .*loop2.yaml -> .*loop1.yaml"),
+        ("orphan.yaml", "extends: gone.yaml\n", FileNotFoundError, "gone.yaml \\(extended by .*orphan.yaml\\)"),
+        ("scalar.yaml", "extends: base.yaml\ncontrastive: 5\n", ValueError,
+         "RunSettings.contrastive must be a mapping of fields, got int 5"),
+        ("two.yaml", "extends: [base.yaml, sub/mid.yaml]\n", ValueError, "extends must name one config file"),
+    ]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(error, match=message):
+            load_settings(tmp_path / name)
 
 
 def test_train_show_prints_the_resolved_settings(tmp_path):
@@ -709,6 +707,16 @@ def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path,
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def ranking_inputs(task: ContrastiveTask, model, pairs: list) -> tuple[torch.Tensor, ...]:
+    """What the ranking KL compares: the student's and the teacher's embeddings of the pairs' queries and of every
+    candidate (the positives, then the hard negatives)."""
+    s = task.settings
+    queries = [p.query for p in pairs]
+    candidates = [p.positive for p in pairs] + [p.negative for p in pairs if p.negative]
+    student = task.embed(model, queries, s.query_max_length), task.embed(model, candidates, s.passage_max_length)
+    return *student, task.teacher_embed(queries), task.teacher_embed(candidates)
+
+
 def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, tmp_path, tokenizer):
     """similarity_distill_keyword_only: the ranking KL toward MiniLM counts only the rows of the pairs whose query
     became keywords, each against every candidate (the whole pairs' hard negatives included). Without keyword queries
@@ -726,14 +734,9 @@ def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, t
     pairs = QueryShortener(1.0, [r["query"] for r in records], plain.seed)(drawn)
     rows = [i for i, pair in enumerate(pairs) if pair.negative is None]  # the shortened pairs (they drop it)
     assert 0 < len(rows) < 6 and all(len(pairs[i].query.split()) < len(drawn[i].query.split()) for i in rows)
-    s = taught.contrastive
     with torch.no_grad():
         extra = task.loss(model, 0) - plain_task.loss(model, 0)
-        queries = [p.query for p in pairs]
-        candidates = [p.positive for p in pairs] + [p.negative for p in pairs if p.negative]
-        student_q = task.embed(model, queries, s.query_max_length)
-        student_c = task.embed(model, candidates, s.passage_max_length)
-        teacher_q, teacher_c = task.teacher_embed(queries), task.teacher_embed(candidates)
+        student_q, student_c, teacher_q, teacher_c = ranking_inputs(task, model, pairs)
         every_row = similarity_distillation_loss(student_q, student_c, teacher_q, teacher_c)
         expected = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
     assert abs(expected.item() - every_row.item()) > 1e-3  # leaving the whole queries out changes the term
@@ -768,14 +771,9 @@ def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only
     pairs = ContrastiveTask(plain, tokenizer, device).mixture.batch(8)  # a fresh task draws the same first batch
     rows = [i for i, pair in enumerate(pairs) if pair.group.startswith("focus:")]
     assert 0 < len(rows) < len(pairs)
-    s = taught.contrastive
     with torch.no_grad():
         extra = task.loss(model, 0) - plain_task.loss(model, 0)
-        queries = [p.query for p in pairs]
-        candidates = [p.positive for p in pairs] + [p.negative for p in pairs if p.negative]
-        student_q = task.embed(model, queries, s.query_max_length)
-        student_c = task.embed(model, candidates, s.passage_max_length)
-        teacher_q, teacher_c = task.teacher_embed(queries), task.teacher_embed(candidates)
+        student_q, student_c, teacher_q, teacher_c = ranking_inputs(task, model, pairs)
         every_row = similarity_distillation_loss(student_q, student_c, teacher_q, teacher_c)
         expected = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
     assert abs(expected.item() - every_row.item()) > 1e-3  # leaving the other file's rows out changes the term
@@ -792,11 +790,7 @@ def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only
     with torch.no_grad():
         extra = ContrastiveTask(both, tokenizer, device).loss(model, 0) - ContrastiveTask(
             keyword_only, tokenizer, device).loss(model, 0)
-        queries = [p.query for p in pairs]
-        candidates = [p.positive for p in pairs] + [p.negative for p in pairs if p.negative]
-        student_q = task.embed(model, queries, s.query_max_length)
-        student_c = task.embed(model, candidates, s.passage_max_length)
-        teacher_q, teacher_c = task.teacher_embed(queries), task.teacher_embed(candidates)
+        student_q, student_c, teacher_q, teacher_c = ranking_inputs(task, model, pairs)
         topic_term = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
     assert extra.item() == pytest.approx(0.5 * topic_term.item(), rel=1e-4)  # the keyword rows' term is unchanged
     for flags, error in [
