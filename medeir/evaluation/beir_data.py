@@ -1,4 +1,5 @@
-"""Read BEIR-format folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``) and other JSON-lines files.
+"""Read BEIR-format folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``); read and write other
+JSON-lines files.
 
 Errors name the file and line. Qrels that point at a document missing from the corpus (or a query missing from the
 queries file) are skipped with one warning and counted in ``BeirDataset.skipped_qrels``.
