@@ -251,8 +251,9 @@ class ContrastiveTask:
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
         row_sets = [list(range(len(pairs)))]
         if s.similarity_distill_keyword_only:  # the keyword rows, then the taught files' other rows: a term each
-            shortened = [i for i, (old, new) in enumerate(zip(drawn, pairs, strict=True)) if old.query != new.query]
-            taught = [i for i, old in enumerate(drawn) if old in self.taught and i not in set(shortened)]
+            changed = [old.query != new.query for old, new in zip(drawn, pairs, strict=True)]
+            shortened = [i for i, c in enumerate(changed) if c]
+            taught = [i for i, (old, c) in enumerate(zip(drawn, changed, strict=True)) if not c and old in self.taught]
             row_sets = [rows for rows in (shortened, taught) if rows]
         if s.similarity_distill_weight > 0 and row_sets:
             s_candidates, t_candidates = p, t_p
