@@ -548,6 +548,38 @@ def test_graded_pairs_add_the_weighted_cosent_term(data_dir, tmp_path, tokenizer
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
 
 
+
+def test_graded_teacher_weight_adds_minilms_ranking_of_the_graded_sentences(data_dir, tmp_path, tokenizer):
+    """contrastive.graded_teacher_weight: on top of the CoSENT term, the step loss grows by exactly that weight x the
+    KL from MiniLM's to the student's ranking of the graded batch's second sentences for each first sentence; without
+    graded pairs it is an error."""
+    rows = [{"sentence1": f"a man plays the {w}", "sentence2": f"someone is playing a {w}", "score": i % 5}
+            for i, w in enumerate(["guitar", "piano", "flute", "drum", "violin", "harp", "cello", "banjo"])]
+    (data_dir / "train" / "graded.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    common = ("contrastive.batch_size=6", "contrastive.graded_pair_files=[train/graded.jsonl]",
+              "contrastive.graded_pairs_per_batch=8")
+    graded = tiny_settings(data_dir, tmp_path, *common)
+    taught = tiny_settings(data_dir, tmp_path, *common, "contrastive.graded_teacher_weight=0.5")
+    torch.manual_seed(0)
+    model = build_model(graded, ContrastiveTask.model_class, tokenizer).eval()
+    device = torch.device("cpu")
+    graded_task, taught_task = ContrastiveTask(graded, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
+    assert graded_task.teacher is None and taught_task.teacher is not None
+    batch = ContrastiveTask(graded, tokenizer, device).graded.batch(8)  # a fresh task draws the same first batch
+    firsts, seconds = [g.first for g in batch], [g.second for g in batch]
+    with torch.no_grad():
+        extra = taught_task.loss(model, 0) - graded_task.loss(model, 0)
+        length = taught.contrastive.query_max_length
+        expected = similarity_distillation_loss(
+            taught_task.embed(model, firsts, length), taught_task.embed(model, seconds, length),
+            taught_task.teacher_embed(firsts), taught_task.teacher_embed(seconds),
+        )
+    assert expected > 0.05  # a random student does not rank like MiniLM
+    assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+    with pytest.raises(ValueError, match="graded_teacher_weight needs graded_pair_files"):
+        ContrastiveTask(tiny_settings(data_dir, tmp_path, "contrastive.graded_teacher_weight=0.5"), tokenizer, device)
+
+
 DISTINCT_WORDS = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]
 
 

@@ -56,6 +56,11 @@ class ContrastiveSettings:
     graded_pair_files: tuple[str, ...] = ()
     graded_pairs_per_batch: int = 0
     graded_weight: float = 1.0
+    # > 0 (needs graded pairs): each step also adds graded_teacher_weight x the KL from the teacher's to the student's
+    # ranking of the graded batch's second sentences for each first sentence (similarity_distillation_loss), so the
+    # student also learns how the teacher grades a sentence against the batch's other, unrelated sentences, which
+    # the gold scores do not cover
+    graded_teacher_weight: float = 0.0
     # text put before every query (and both sentences of a graded pair: symmetric inputs are embedded as queries) and
     # before every positive and negative passage; saved as the model folder's query/document prompts
     query_prompt: str = ""

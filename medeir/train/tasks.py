@@ -136,7 +136,10 @@ class ContrastiveTask:
         if taught_files and not keyword_only:
             raise ValueError("similarity_distill_files needs similarity_distill_keyword_only")
         self.taught = self._pairs_of(sources, "similarity_distill_files") or frozenset()
-        uses_teacher = self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
+        if self.settings.graded_teacher_weight > 0 and self.graded is None:
+            raise ValueError("graded_teacher_weight needs graded_pair_files and graded_pairs_per_batch > 0")
+        uses_teacher = any(w > 0 for w in (self.settings.distill_weight, self.settings.similarity_distill_weight,
+                                           self.settings.graded_teacher_weight))
         self.teacher = self._load_teacher() if uses_teacher else None
 
     @property
@@ -242,11 +245,15 @@ class ContrastiveTask:
         loss = in_batch_contrastive_loss(q, p, s.scale, n, s.symmetric)
         if self.graded is not None:
             graded = self.graded.batch(s.graded_pairs_per_batch)
-            first = self.embed_queries(model, [g.first for g in graded])
-            second = self.embed_queries(model, [g.second for g in graded])
+            firsts, seconds = [g.first for g in graded], [g.second for g in graded]
+            first, second = self.embed_queries(model, firsts), self.embed_queries(model, seconds)
             scores = torch.tensor([g.score for g in graded])
             loss = loss + s.graded_weight * graded_similarity_loss(first, second, scores, s.scale)
-        if self.teacher is None:
+            if s.graded_teacher_weight > 0:
+                teacher = self.teacher_embed(firsts), self.teacher_embed(seconds)
+                ranking = similarity_distillation_loss(first, second, *teacher, s.scale)
+                loss = loss + s.graded_teacher_weight * ranking
+        if not (s.distill_weight > 0 or s.similarity_distill_weight > 0):  # no teacher term on the pairs
             return loss
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
         row_sets = [list(range(len(pairs)))]
