@@ -39,6 +39,7 @@ from medeir.train.settings import load_settings, settings_dict
 from medeir.train.tasks import ContrastiveTask, holdout_filter
 
 REPO = Path(__file__).resolve().parent.parent
+CPU = torch.device("cpu")
 TINY = REPO / "configs" / "tiny.yaml"
 
 
@@ -493,21 +494,26 @@ def test_a_globbed_pair_file_pools_its_shards(data_dir, tmp_path, tokenizer):
             for i in range(3 + shard):
                 handle.write(json.dumps({"query": f"q{shard}-{i}", "positive": f"p{shard}-{i}"}) + "\n")
     settings = tiny_settings(data_dir, tmp_path / "run", "contrastive.pair_files={train/more-*.jsonl.gz: 1.0}")
-    task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+    task = ContrastiveTask(settings, tokenizer, CPU)
     pooled = task.mixture.cycles["train/more-*.jsonl.gz"].items
     assert sorted(p.query for p in pooled) == sorted(f"q{s}-{i}" for s in range(2) for i in range(3 + s))
+
+
+def student_and_tasks(tokenizer, *settings) -> tuple:
+    """A random tiny student (seed 0, eval mode; the settings share its model section) and a CPU ContrastiveTask for
+    each of ``settings``, in order: a task made last draws the first batches afresh."""
+    torch.manual_seed(0)
+    model = build_model(settings[0], ContrastiveTask.model_class, tokenizer).eval()
+    return model, *(ContrastiveTask(one, tokenizer, CPU) for one in settings)
 
 
 def test_similarity_distillation_adds_the_ranking_kl_toward_minilm(data_dir, tmp_path, tokenizer):
     """The teacher term works across dimensions (tiny 32-d student, 384-d teacher) and adds exactly the KL."""
     plain = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6")
     taught = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=6", "contrastive.similarity_distill_weight=0.5")
-    torch.manual_seed(0)
-    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
-    device = torch.device("cpu")
-    plain_task, taught_task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
+    model, plain_task, taught_task, fresh = student_and_tasks(tokenizer, plain, taught, plain)
     assert plain_task.teacher is None and taught_task.teacher is not None
-    pairs = ContrastiveTask(plain, tokenizer, device).mixture.batch(6)  # a fresh task draws the same first batch
+    pairs = fresh.mixture.batch(6)  # a fresh task draws the same first batch
     with torch.no_grad():
         extra = taught_task.loss(model, 0) - plain_task.loss(model, 0)
         queries, passages = [p.query for p in pairs], [p.positive for p in pairs]
@@ -530,12 +536,9 @@ def test_graded_pairs_add_the_weighted_cosent_term(data_dir, tmp_path, tokenizer
         data_dir, tmp_path, "contrastive.batch_size=6", "contrastive.graded_pair_files=[train/graded.jsonl]",
         "contrastive.graded_pairs_per_batch=8", "contrastive.graded_weight=0.5",
     )
-    torch.manual_seed(0)
-    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
-    device = torch.device("cpu")
-    plain_task, graded_task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(graded, tokenizer, device)
+    model, plain_task, graded_task, fresh = student_and_tasks(tokenizer, plain, graded, graded)
     assert plain_task.graded is None
-    batch = ContrastiveTask(graded, tokenizer, device).graded.batch(8)  # a fresh task draws the same first batch
+    batch = fresh.graded.batch(8)  # a fresh task draws the same first batch
     with torch.no_grad():
         extra = graded_task.loss(model, 0) - plain_task.loss(model, 0)
         length = graded.contrastive.query_max_length
@@ -546,7 +549,6 @@ def test_graded_pairs_add_the_weighted_cosent_term(data_dir, tmp_path, tokenizer
         )
     assert expected > 0.1
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
-
 
 
 def test_graded_teacher_weight_adds_minilms_ranking_of_the_graded_sentences(data_dir, tmp_path, tokenizer):
@@ -560,12 +562,9 @@ def test_graded_teacher_weight_adds_minilms_ranking_of_the_graded_sentences(data
               "contrastive.graded_pairs_per_batch=8")
     graded = tiny_settings(data_dir, tmp_path, *common)
     taught = tiny_settings(data_dir, tmp_path, *common, "contrastive.graded_teacher_weight=0.5")
-    torch.manual_seed(0)
-    model = build_model(graded, ContrastiveTask.model_class, tokenizer).eval()
-    device = torch.device("cpu")
-    graded_task, taught_task = ContrastiveTask(graded, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
+    model, graded_task, taught_task, fresh = student_and_tasks(tokenizer, graded, taught, graded)
     assert graded_task.teacher is None and taught_task.teacher is not None
-    batch = ContrastiveTask(graded, tokenizer, device).graded.batch(8)  # a fresh task draws the same first batch
+    batch = fresh.graded.batch(8)  # a fresh task draws the same first batch
     firsts, seconds = [g.first for g in batch], [g.second for g in batch]
     with torch.no_grad():
         extra = taught_task.loss(model, 0) - graded_task.loss(model, 0)
@@ -577,7 +576,7 @@ def test_graded_teacher_weight_adds_minilms_ranking_of_the_graded_sentences(data
     assert expected > 0.05  # a random student does not rank like MiniLM
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
     with pytest.raises(ValueError, match="graded_teacher_weight needs graded_pair_files"):
-        ContrastiveTask(tiny_settings(data_dir, tmp_path, "contrastive.graded_teacher_weight=0.5"), tokenizer, device)
+        ContrastiveTask(tiny_settings(data_dir, tmp_path, "contrastive.graded_teacher_weight=0.5"), tokenizer, CPU)
 
 
 DISTINCT_WORDS = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]
@@ -626,12 +625,8 @@ def test_degraded_passage_share_degrades_what_the_student_reads(data_dir, tmp_pa
         data_dir, tmp_path, *common, "contrastive.degraded_passage_share=1.0",
         "contrastive.similarity_distill_weight=0.5",
     )
-    torch.manual_seed(0)
-    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
-    device = torch.device("cpu")
     monkeypatch.setattr(ContrastiveTask, "_load_teacher", lambda self: "stand-in teacher")  # its embed is replaced
-    task = ContrastiveTask(degraded, tokenizer, device)
-    plain_task = ContrastiveTask(plain, tokenizer, device)
+    model, task, plain_task = student_and_tasks(tokenizer, degraded, plain)
     assert plain_task.degrader is None
     pairs = plain_task.mixture.batch(6)  # a fresh task draws the same first batch
     taught = []
@@ -721,10 +716,7 @@ def test_keyword_query_share_shortens_what_the_student_reads(data_dir, tmp_path,
     common = ("contrastive.batch_size=6", "contrastive.pair_files={train/neg.jsonl: 1.0}")
     plain = tiny_settings(data_dir, tmp_path, *common)
     shortened = tiny_settings(data_dir, tmp_path, *common, "contrastive.keyword_query_share=1.0")
-    torch.manual_seed(0)
-    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
-    device = torch.device("cpu")
-    task, plain_task = ContrastiveTask(shortened, tokenizer, device), ContrastiveTask(plain, tokenizer, device)
+    model, task, plain_task = student_and_tasks(tokenizer, shortened, plain)
     assert plain_task.shortener is None
     pairs = plain_task.mixture.batch(6)  # a fresh task draws the same first batch
     s = shortened.contrastive
@@ -758,11 +750,8 @@ def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, t
     keywords = (*common, "contrastive.keyword_query_share=1.0")
     only = ("contrastive.similarity_distill_weight=0.5", "contrastive.similarity_distill_keyword_only=true")
     plain, taught = tiny_settings(data_dir, tmp_path, *keywords), tiny_settings(data_dir, tmp_path, *keywords, *only)
-    torch.manual_seed(0)
-    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
-    device = torch.device("cpu")
-    plain_task, task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
-    drawn = ContrastiveTask(plain, tokenizer, device).mixture.batch(6)  # a fresh task draws the same first batch
+    model, plain_task, task, fresh = student_and_tasks(tokenizer, plain, taught, plain)
+    drawn = fresh.mixture.batch(6)  # a fresh task draws the same first batch
     pairs = QueryShortener(1.0, [r["query"] for r in records], plain.seed)(drawn)
     rows = [i for i, pair in enumerate(pairs) if pair.negative is None]  # the shortened pairs (they drop it)
     assert 0 < len(rows) < 6 and all(len(pairs[i].query.split()) < len(drawn[i].query.split()) for i in rows)
@@ -773,13 +762,13 @@ def test_similarity_distillation_can_count_the_keyword_queries_alone(data_dir, t
         expected = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
     assert abs(expected.item() - every_row.item()) > 1e-3  # leaving the whole queries out changes the term
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
-    task, plain_task = ContrastiveTask(taught, tokenizer, device), ContrastiveTask(plain, tokenizer, device)
+    task, plain_task = ContrastiveTask(taught, tokenizer, CPU), ContrastiveTask(plain, tokenizer, CPU)
     task.shortener = plain_task.shortener = lambda batch: batch  # a step where no query becomes keywords
     with torch.no_grad():
         assert task.loss(model, 0).item() == plain_task.loss(model, 0).item()  # adds nothing (no NaN)
     for flags in ((*common, *only), (*keywords, "contrastive.similarity_distill_keyword_only=true")):
         with pytest.raises(ValueError, match="similarity_distill_keyword_only needs keyword_query_share > 0 or "):
-            ContrastiveTask(tiny_settings(data_dir, tmp_path, *flags), tokenizer, device)
+            ContrastiveTask(tiny_settings(data_dir, tmp_path, *flags), tokenizer, CPU)
 
 
 def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only_kl(data_dir, tmp_path, tokenizer):
@@ -796,11 +785,8 @@ def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only
     taught_flag = "contrastive.similarity_distill_files=[train/topics.jsonl]"
     plain, taught = tiny_settings(data_dir, tmp_path, *common), tiny_settings(data_dir, tmp_path, *common, *only,
                                                                                taught_flag)
-    torch.manual_seed(0)
-    model = build_model(plain, ContrastiveTask.model_class, tokenizer).eval()
-    device = torch.device("cpu")
-    plain_task, task = ContrastiveTask(plain, tokenizer, device), ContrastiveTask(taught, tokenizer, device)
-    pairs = ContrastiveTask(plain, tokenizer, device).mixture.batch(8)  # a fresh task draws the same first batch
+    model, plain_task, task, fresh = student_and_tasks(tokenizer, plain, taught, plain)
+    pairs = fresh.mixture.batch(8)  # a fresh task draws the same first batch
     rows = [i for i, pair in enumerate(pairs) if pair.group.startswith("focus:")]
     assert 0 < len(rows) < len(pairs)
     with torch.no_grad():
@@ -815,13 +801,13 @@ def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only
                 "contrastive.keyword_query_files=[train/neg.jsonl]")
     keyword_only = tiny_settings(data_dir, tmp_path, *keywords)
     both = tiny_settings(data_dir, tmp_path, *keywords, taught_flag)
-    fresh = ContrastiveTask(keyword_only, tokenizer, device)  # draws the first batch and keywords the runs draw
+    fresh = ContrastiveTask(keyword_only, tokenizer, CPU)  # draws the first batch and keywords the runs draw
     pairs = fresh.shortener(fresh.mixture.batch(8))
     assert any(p.negative is None and not p.group.startswith("focus:") for p in pairs)  # some became keywords
     rows = [i for i, pair in enumerate(pairs) if pair.group.startswith("focus:")]
     with torch.no_grad():
-        extra = ContrastiveTask(both, tokenizer, device).loss(model, 0) - ContrastiveTask(
-            keyword_only, tokenizer, device).loss(model, 0)
+        extra = ContrastiveTask(both, tokenizer, CPU).loss(model, 0) - ContrastiveTask(
+            keyword_only, tokenizer, CPU).loss(model, 0)
         student_q, student_c, teacher_q, teacher_c = ranking_inputs(task, model, pairs)
         topic_term = similarity_distillation_loss(student_q[rows], student_c, teacher_q[rows], teacher_c)
     assert extra.item() == pytest.approx(0.5 * topic_term.item(), rel=1e-4)  # the keyword rows' term is unchanged
@@ -832,7 +818,7 @@ def test_similarity_distill_files_count_every_pair_of_a_file_in_the_keyword_only
          "similarity_distill_files needs similarity_distill_keyword_only"),
     ]:
         with pytest.raises(ValueError, match=re.escape(error)):
-            ContrastiveTask(tiny_settings(data_dir, tmp_path, *flags), tokenizer, device)
+            ContrastiveTask(tiny_settings(data_dir, tmp_path, *flags), tokenizer, CPU)
 
 
 def test_keyword_query_files_keep_the_other_files_queries_whole(data_dir, tmp_path, tokenizer):
@@ -850,7 +836,7 @@ def test_keyword_query_files_keep_the_other_files_queries_whole(data_dir, tmp_pa
     settings = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=12", mix,
                              "contrastive.keyword_query_share=1.0",
                              "contrastive.keyword_query_files=[train/questions.jsonl]")
-    task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+    task = ContrastiveTask(settings, tokenizer, CPU)
     pairs = task.mixture.batch(12)
     out = task.shortener(pairs)
     assert sorted(p.query for p in pairs) == sorted(files["questions"] + files["claims"])  # one of the two twins
@@ -864,7 +850,7 @@ def test_keyword_query_files_keep_the_other_files_queries_whole(data_dir, tmp_pa
     wrong = tiny_settings(data_dir, tmp_path, mix, "contrastive.keyword_query_share=1.0",
                           "contrastive.keyword_query_files=[train/question.jsonl]")
     with pytest.raises(ValueError, match=r"keyword_query_files not among the pair_files: \['train/question.jsonl'\]"):
-        ContrastiveTask(wrong, tokenizer, torch.device("cpu"))
+        ContrastiveTask(wrong, tokenizer, CPU)
 
 
 def test_a_resume_without_saved_state_reseeds_each_sampler_on_a_stream_of_its_own(data_dir, tmp_path, tokenizer):
@@ -872,7 +858,7 @@ def test_a_resume_without_saved_state_reseeds_each_sampler_on_a_stream_of_its_ow
     e.g. which queries are shortened does not mirror which passages are degraded; the same step re-seeds alike."""
     settings = tiny_settings(data_dir, tmp_path, "contrastive.degraded_passage_share=0.5",
                              "contrastive.keyword_query_share=0.5")
-    task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+    task = ContrastiveTask(settings, tokenizer, CPU)
     task.resume(3, None)
     draws = {name: [sampler.rng.random() for _ in range(5)] for name, sampler in task._samplers().items()}
     assert set(draws) == {"mixture", "degrader", "shortener"}
@@ -887,7 +873,7 @@ def test_chunked_embedding_gives_the_same_gradients_and_keeps_far_less_for_backw
         settings = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=8", f"contrastive.chunk_size={chunk_size}")
         torch.manual_seed(0)
         model = build_model(settings, ContrastiveTask.model_class, tokenizer).eval()
-        task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+        task = ContrastiveTask(settings, tokenizer, CPU)
         with saved_for_backward() as saved_bytes:
             loss = task.loss(model, 0)
         loss.backward()
@@ -934,7 +920,7 @@ def test_prompts_are_trained_with_and_saved_for_inference(data_dir, tmp_path, to
     for folder in (final, latest_checkpoint(out)):
         saved = json.loads((folder / "config_sentence_transformers.json").read_text())["prompts"]
         assert saved == {"query": "query: ", "document": "passage: "}
-    task = ContrastiveTask(settings, tokenizer, torch.device("cpu"))
+    task = ContrastiveTask(settings, tokenizer, CPU)
     model = MedEIRModel.from_pretrained(str(final)).eval()
     texts = ["what treats condition 3?", "drug 3 treats condition 3."]
     with torch.no_grad():
