@@ -10,7 +10,7 @@ import typer
 
 
 def train_command(
-    stage: Annotated[str, typer.Argument(help="mlm | contrastive (with distill_weight > 0 it also distills)")],
+    stage: Annotated[str, typer.Argument(help="mlm | contrastive (with a teacher weight > 0 it also distills)")],
     config: Annotated[Path, typer.Option("--config", "-c", help="run config (YAML), e.g. configs/small.yaml")],
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override a field: section.field=value (repeatable)")

@@ -25,7 +25,7 @@ def test_focus_records_keep_one_pair_per_topic_and_answer():
 def test_written_focus_pairs_leave_out_the_clustering_sample_and_share_a_group_per_topic(tmp_path):
     held = min(clustering_answers())
     records = [
-        {"query": "What is topic A?", "positive": held, "focus": "Topic A"},
+        {"query": "How is topic A treated?", "positive": held, "focus": "Topic A", "qtype": "treatment"},
         {"query": "What is topic B?", "positive": "kept answer", "focus": "Topic B"},
         {"query": "How is topic B treated?", "positive": "other answer", "focus": "topic b", "qtype": "treatment"},
     ]

@@ -35,7 +35,7 @@ from medeir.train.losses import (
     similarity_distillation_loss,
 )
 from medeir.train.runner import build_model, latest_checkpoint, lr_factor, run
-from medeir.train.settings import load_settings, settings_dict
+from medeir.train.settings import RunSettings, load_settings, settings_dict
 from medeir.train.tasks import ContrastiveTask, holdout_filter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -499,9 +499,10 @@ def test_a_globbed_pair_file_pools_its_shards(data_dir, tmp_path, tokenizer):
     assert sorted(p.query for p in pooled) == sorted(f"q{s}-{i}" for s in range(2) for i in range(3 + s))
 
 
-def student_and_tasks(tokenizer, *settings) -> tuple:
-    """A random tiny student (seed 0, eval mode; the settings share its model section) and a CPU ContrastiveTask for
-    each of ``settings``, in order: a task made last draws the first batches afresh."""
+def student_and_tasks(tokenizer, *settings: RunSettings) -> tuple[torch.nn.Module | ContrastiveTask, ...]:
+    """A random tiny student (seed 0, eval mode; the settings share its model section) and a new CPU ContrastiveTask
+    for each of ``settings``, in order. Each draws the same first batches: pass a settings twice for a spare task to
+    read them from."""
     torch.manual_seed(0)
     model = build_model(settings[0], ContrastiveTask.model_class, tokenizer).eval()
     return model, *(ContrastiveTask(one, tokenizer, CPU) for one in settings)
@@ -553,8 +554,8 @@ def test_graded_pairs_add_the_weighted_cosent_term(data_dir, tmp_path, tokenizer
 
 def test_graded_teacher_weight_adds_minilms_ranking_of_the_graded_sentences(data_dir, tmp_path, tokenizer):
     """contrastive.graded_teacher_weight: on top of the CoSENT term, the step loss grows by exactly that weight x the
-    KL from MiniLM's to the student's ranking of the graded batch's second sentences for each first sentence; without
-    graded pairs it is an error."""
+    KL from MiniLM's to the student's ranking of the graded batch's second sentences for each first sentence, and the
+    teacher reads those sentences alone (no pair term asks for it); without graded pairs it is an error."""
     rows = [{"sentence1": f"a man plays the {w}", "sentence2": f"someone is playing a {w}", "score": i % 5}
             for i, w in enumerate(["guitar", "piano", "flute", "drum", "violin", "harp", "cello", "banjo"])]
     (data_dir / "train" / "graded.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -566,12 +567,15 @@ def test_graded_teacher_weight_adds_minilms_ranking_of_the_graded_sentences(data
     assert graded_task.teacher is None and taught_task.teacher is not None
     batch = fresh.graded.batch(8)  # a fresh task draws the same first batch
     firsts, seconds = [g.first for g in batch], [g.second for g in batch]
+    read, teacher_embed = [], taught_task.teacher_embed
+    taught_task.teacher_embed = lambda texts: read.append(texts) or teacher_embed(texts)
     with torch.no_grad():
         extra = taught_task.loss(model, 0) - graded_task.loss(model, 0)
+        assert read == [firsts, seconds]
         length = taught.contrastive.query_max_length
         expected = similarity_distillation_loss(
             taught_task.embed(model, firsts, length), taught_task.embed(model, seconds, length),
-            taught_task.teacher_embed(firsts), taught_task.teacher_embed(seconds),
+            teacher_embed(firsts), teacher_embed(seconds), taught.contrastive.scale,
         )
     assert expected > 0.05  # a random student does not rank like MiniLM
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
@@ -871,9 +875,7 @@ def test_chunked_embedding_gives_the_same_gradients_and_keeps_far_less_for_backw
     """contrastive.chunk_size: same loss and gradients as one pass (dropout off), a fraction of the saved tensors."""
     def train_step(chunk_size: int):
         settings = tiny_settings(data_dir, tmp_path, "contrastive.batch_size=8", f"contrastive.chunk_size={chunk_size}")
-        torch.manual_seed(0)
-        model = build_model(settings, ContrastiveTask.model_class, tokenizer).eval()
-        task = ContrastiveTask(settings, tokenizer, CPU)
+        model, task = student_and_tasks(tokenizer, settings)
         with saved_for_backward() as saved_bytes:
             loss = task.loss(model, 0)
         loss.backward()

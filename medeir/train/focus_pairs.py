@@ -7,15 +7,17 @@ titles. ``python -m medeir.train.focus_pairs DATA_DIR OUTPUT_DIR`` reads ``train
 ``DATA_DIR`` and writes two files under ``OUTPUT_DIR`` (a run's ``data_dir``, e.g. beside mined copies):
 ``train/medquad_pairs_focus.jsonl.gz``, one record per distinct focus and answer, and
 ``train/medquad_pairs_aspect.jsonl.gz``, one per distinct focus-and-aspect query and answer for the question types in
-``ASPECTS``. Both group their records by focus (``qid`` ``focus:<focus>``), so that no batch holds two answers on one
-topic from them. Records held out for evaluation are left out, and since the names start with ``medquad_pairs``
-training would skip them anyway. Another pair's passage on the same topic, most often a MedQuAD question's answer or
-its mined negative, can still meet a topic query as an in-batch negative.
+``ASPECTS``. Both group their records by focus (``qid`` ``focus:<focus lowercased>``), so that no batch holds two
+answers on one topic from them. Records held out for evaluation are left out, and since the names start with
+``medquad_pairs`` training would skip them anyway. Another file's pair on the same topic can still share a batch
+with a topic query: most often a MedQuAD question's answer or its mined negative, which for an aspect query may be a
+right answer from another source (e.g. a second answer to "How is glaucoma treated?") counted as a negative.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from medeir.evaluation.beir_data import read_jsonl, write_jsonl
@@ -36,7 +38,9 @@ ASPECTS = {
 }
 
 
-def _topic_records(records: list[dict], query_of, source: str) -> list[dict]:
+def _topic_records(
+    records: list[dict], query_of: Callable[[dict, str], str | None], source: str
+) -> list[dict]:
     """One record per distinct (query, answer), in file order, grouped by focus; ``query_of(record, focus)`` gives
     the query or None to skip. Records without a focus or answer, or whose question is the query, are skipped."""
     out, seen = [], set()

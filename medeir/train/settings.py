@@ -42,7 +42,7 @@ class ContrastiveSettings:
     query_max_length: int = 64
     passage_max_length: int = 256
     scale: float = 20.0
-    distill_weight: float = 0.0  # weight of the MSE between student and teacher embeddings (0 = no teacher)
+    distill_weight: float = 0.0  # weight of the MSE between student and teacher embeddings (0 = none)
     similarity_distill_weight: float = 0.0  # weight of the KL between teacher and student in-batch rankings
     steps: int = 1000
     symmetric: bool = False  # also score passages -> queries

@@ -98,7 +98,7 @@ class MLMTask:
 class ContrastiveTask:
     """In-batch-negative contrastive loss on pair mixtures, plus optional distillation from a teacher
     (all-MiniLM-L6-v2): squared distance to its embeddings of the same texts (and of extra distill-only text lines),
-    and KL toward its in-batch ranking of the candidates."""
+    KL toward its in-batch ranking of the candidates, and KL toward its ranking of graded sentence pairs."""
 
     model_class = "MedEIRModel"
 
@@ -138,9 +138,13 @@ class ContrastiveTask:
         self.taught = self._pairs_of(sources, "similarity_distill_files") or frozenset()
         if self.settings.graded_teacher_weight > 0 and self.graded is None:
             raise ValueError("graded_teacher_weight needs graded_pair_files and graded_pairs_per_batch > 0")
-        uses_teacher = any(w > 0 for w in (self.settings.distill_weight, self.settings.similarity_distill_weight,
-                                           self.settings.graded_teacher_weight))
+        uses_teacher = self._teaches_pairs or self.settings.graded_teacher_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
+
+    @property
+    def _teaches_pairs(self) -> bool:
+        """Whether a teacher term reads the pairs (embedding or ranking distillation)."""
+        return self.settings.distill_weight > 0 or self.settings.similarity_distill_weight > 0
 
     @property
     def total_steps(self) -> int:
@@ -250,10 +254,10 @@ class ContrastiveTask:
             scores = torch.tensor([g.score for g in graded])
             loss = loss + s.graded_weight * graded_similarity_loss(first, second, scores, s.scale)
             if s.graded_teacher_weight > 0:
-                teacher = self.teacher_embed(firsts), self.teacher_embed(seconds)
-                ranking = similarity_distillation_loss(first, second, *teacher, s.scale)
+                t_first, t_second = self.teacher_embed(firsts), self.teacher_embed(seconds)
+                ranking = similarity_distillation_loss(first, second, t_first, t_second, s.scale)
                 loss = loss + s.graded_teacher_weight * ranking
-        if not (s.distill_weight > 0 or s.similarity_distill_weight > 0):  # no teacher term on the pairs
+        if not self._teaches_pairs:
             return loss
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
         row_sets = [list(range(len(pairs)))]
