@@ -50,7 +50,7 @@ def shipped():
 def test_shipped_tokenizer_matches_the_model_config(shipped):
     from configuration_medeir import MedEIRConfig
 
-    config = MedEIRConfig()
+    config = MedEIRConfig.from_pretrained(str(REPO_ROOT))
     assert type(shipped).__name__ == "BertTokenizer"
     assert len(shipped) == config.vocab_size
     assert shipped.model_max_length == 8192

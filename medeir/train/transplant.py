@@ -47,20 +47,31 @@ def transplant_embeddings(teacher_weights: torch.Tensor, our_tokenizer, teacher_
     return table
 
 
-def init_from_bert(model, teacher_dir: str | Path, our_tokenizer, position_window: int = 128) -> dict[str, int]:
-    """Copy a BERT-layout checkpoint into ``model`` (a MedEIRModel) in place; returns counts for logging."""
+def load_teacher(teacher_dir: str | Path, hidden_size: int):
+    """A BERT-layout checkpoint's float32 weights by name and its tokenizer; its width must be ``hidden_size``."""
     from transformers import AutoTokenizer
 
     teacher_dir = Path(teacher_dir)
     weights = {name: tensor.float() for name, tensor in load_file(str(teacher_dir / "model.safetensors")).items()}
-    teacher_tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir))
-    if weights["embeddings.word_embeddings.weight"].shape[1] != model.config.hidden_size:
+    if weights["embeddings.word_embeddings.weight"].shape[1] != hidden_size:
         raise ValueError("teacher hidden size differs from the model's")
+    return weights, AutoTokenizer.from_pretrained(str(teacher_dir))
+
+
+def folded_word_embeddings(weights: dict[str, torch.Tensor], position_window: int = 128) -> torch.Tensor:
+    """The teacher's word embeddings plus its segment-0 embedding and its mean position embedding over the first
+    ``position_window`` positions: what the embedding LayerNorm saw for each token, without a position."""
     constant = weights["embeddings.token_type_embeddings.weight"][0]
     constant = constant + weights["embeddings.position_embeddings.weight"][:position_window].mean(0)
-    words = transplant_embeddings(weights["embeddings.word_embeddings.weight"], our_tokenizer, teacher_tokenizer)
+    return weights["embeddings.word_embeddings.weight"] + constant
+
+
+def init_from_bert(model, teacher_dir: str | Path, our_tokenizer, position_window: int = 128) -> dict[str, int]:
+    """Copy a BERT-layout checkpoint into ``model`` (a MedEIRModel) in place; returns counts for logging."""
+    weights, teacher_tokenizer = load_teacher(teacher_dir, model.config.hidden_size)
+    words = transplant_embeddings(folded_word_embeddings(weights, position_window), our_tokenizer, teacher_tokenizer)
     state = {
-        "embeddings.word_embeddings.weight": words + constant,
+        "embeddings.word_embeddings.weight": words,
         "embeddings.LayerNorm.weight": weights["embeddings.LayerNorm.weight"],
         "embeddings.LayerNorm.bias": weights["embeddings.LayerNorm.bias"],
     }
