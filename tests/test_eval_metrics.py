@@ -8,6 +8,7 @@ import pytest
 from medeir.evaluation.metrics import cut_run, retrieval_metrics
 from medeir.evaluation.query_length import ndcg_by_query_length
 from medeir.evaluation.search import search, top_k
+from medeir.evaluation.segmentation import cut_alike
 
 
 def test_perfect_ranking_scores_100():
@@ -66,3 +67,17 @@ def test_ndcg_by_query_length_averages_each_bucket_over_its_queries():
         "7+ words": (1, 0.0),
     }
     assert "4-6 words" not in ndcg_by_query_length({**queries, "m": "statins"}, qrels, run)
+
+
+def test_cut_alike_splits_queries_by_whether_both_tokenizers_give_the_same_pieces():
+    class Pieces:
+        def __init__(self, vocab):
+            self.vocab = vocab
+
+        def tokenize(self, text):
+            return [piece for word in text.lower().split() for piece in self.vocab.get(word, [word])]
+
+    ours = Pieces({"cauliflower": ["caul", "##ifl", "##ower"]})
+    teacher = Pieces({"cauliflower": ["ca", "##uli", "##flower"]})
+    queries = {"a": "Cauliflower soup", "b": "kidney beans", "c": "beans"}
+    assert cut_alike(queries, ["a", "b", "c"], ours, teacher) == {"cut alike": ["b", "c"], "cut otherwise": ["a"]}

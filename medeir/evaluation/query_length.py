@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from .beir_data import load_beir
+from .beir_data import BeirDataset, load_beir
 from .encoders import load_encoder
 from .metrics import Qrels, Run, per_query_measure
 from .search import search
@@ -24,28 +24,46 @@ def bucket_label(low: int, high: int | None) -> str:
     return f"{low}-{high} words" if high else f"{low}+ words"
 
 
+def per_query_ndcg(data: BeirDataset, spec: str) -> dict[str, float]:
+    """nDCG@10 ×100 of each qrels query for the model ``spec`` (a folder or ``minilm``), documents read at up to 256
+    tokens as ``medeir eval`` reads them."""
+    query_ids, doc_ids = list(data.queries), list(data.corpus)
+    encoder = load_encoder(spec, max_length=256)
+    queries = encoder.encode_queries([data.queries[q] for q in query_ids])
+    documents = encoder.encode_documents([data.corpus[d] for d in doc_ids])
+    run = search(query_ids, queries, doc_ids, documents, k=10)
+    return per_query_measure(data.qrels, run, "ndcg_cut.10", "ndcg_cut_10")
+
+
+def length_buckets(queries: dict[str, str], query_ids: list[str]) -> dict[str, list[str]]:
+    """``{bucket label: query ids}`` by word count."""
+    words = {q: len(queries[q].split()) for q in query_ids}
+    return {
+        bucket_label(low, high): [q for q in query_ids if low <= words[q] and (high is None or words[q] <= high)]
+        for low, high in BUCKETS
+    }
+
+
+def mean_by_group(scores: dict[str, float], groups: dict[str, list[str]]) -> dict[str, tuple[int, float]]:
+    """``{group: (number of queries, mean score)}``, empty groups left out."""
+    return {label: (len(ids), sum(scores[q] for q in ids) / len(ids)) for label, ids in groups.items() if ids}
+
+
 def ndcg_by_query_length(queries: dict[str, str], qrels: Qrels, run: Run) -> dict[str, tuple[int, float]]:
     """``{bucket label: (number of queries, mean nDCG@10 ×100)}`` over the qrels queries, empty buckets left out."""
     scores = per_query_measure(qrels, run, "ndcg_cut.10", "ndcg_cut_10")
-    words = {q: len(queries[q].split()) for q in scores}
-    out = {}
-    for low, high in BUCKETS:
-        chosen = [q for q in scores if low <= words[q] and (high is None or words[q] <= high)]
-        if chosen:
-            out[bucket_label(low, high)] = (len(chosen), sum(scores[q] for q in chosen) / len(chosen))
-    return out
+    return mean_by_group(scores, length_buckets(queries, list(scores)))
+
+
+def format_groups(groups: dict[str, tuple[int, float]]) -> str:
+    return "; ".join(f"{label} ({n} queries): {ndcg:.2f}" for label, (n, ndcg) in groups.items())
 
 
 def main(folder: str, models: list[str]) -> None:
     data = load_beir(folder)
-    query_ids, doc_ids = list(data.queries), list(data.corpus)
     for spec in models:
-        encoder = load_encoder(spec, max_length=256)
-        queries = encoder.encode_queries([data.queries[q] for q in query_ids])
-        documents = encoder.encode_documents([data.corpus[d] for d in doc_ids])
-        run = search(query_ids, queries, doc_ids, documents, k=10)
-        buckets = ndcg_by_query_length(data.queries, data.qrels, run)
-        print(f"{spec}: " + "; ".join(f"{label} ({n} queries): {ndcg:.2f}" for label, (n, ndcg) in buckets.items()))
+        scores = per_query_ndcg(data, spec)
+        print(f"{spec}: " + format_groups(mean_by_group(scores, length_buckets(data.queries, list(scores)))))
 
 
 if __name__ == "__main__":
