@@ -13,7 +13,7 @@ from transformers import AutoTokenizer
 
 from medeir.loading import load_tokenizer, minilm_path
 from medeir.tokenizer import SPECIAL_TOKENS, TokenizerRecipe, train_tokenizer
-from medeir.train.revocab import merged_vocabulary, revocab, whole_word_counts
+from medeir.train.revocab import is_reserved, merged_vocabulary, revocab, whole_word_counts
 from medeir.train.transplant import folded_word_embeddings, load_teacher
 
 SPECIAL_IDS = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
@@ -22,12 +22,12 @@ LINES = [f"Patient {i} received pembrolizumab for melanoma in Hiroshima; kinases
 
 def test_merged_vocabulary_orders_specials_teacher_then_frequent_whole_words():
     ours = {**SPECIAL_IDS, "glaucoma": 5, "caul": 6, "##ifl": 7, "heart": 8}
-    teacher = {"[PAD]": 0, "[unused0]": 1, "heart": 2, "ca": 3, "##uli": 4, "[CLS]": 5}
+    teacher = {"[PAD]": 0, "[unused0]": 1, "heart": 2, "ca": 3, "##uli": 4, "[CLS]": 5, "[": 6}
     counts = Counter({"glaucoma": 10, "caul": 9})
-    expected = [*SPECIAL_TOKENS, "heart", "ca", "##uli", "glaucoma"]
+    expected = [*SPECIAL_TOKENS, "heart", "ca", "##uli", "[", "glaucoma"]
     assert merged_vocabulary(ours, teacher, counts, min_count=10) == expected
     assert merged_vocabulary(ours, teacher, counts, min_count=9)[-2:] == ["glaucoma", "caul"]
-    assert merged_vocabulary(ours, teacher, counts, min_count=None) == [*ours, "ca", "##uli"]  # the union
+    assert merged_vocabulary(ours, teacher, counts, min_count=None) == [*ours, "ca", "##uli", "["]  # the union
     with pytest.raises(ValueError, match="special tokens"):
         merged_vocabulary({"[UNK]": 0, "[PAD]": 1}, teacher, counts, min_count=1)
 
@@ -105,8 +105,8 @@ def test_revocab_without_our_words_is_the_teacher_tokenizer(source_folder, tmp_p
     counts = revocab(source, tmp_path / "out", min_count=10**9, text_files=[text])
     teacher = AutoTokenizer.from_pretrained(str(minilm_path()))
     merged = load_tokenizer(tmp_path / "out")
-    assert counts["vocabulary"] == len(SPECIAL_TOKENS) + sum(not t.startswith("[") for t in teacher.get_vocab())
-    for line in (LINES[0], "Pembrolizumab-induced thrombocytopenia", "Ünïcödé αβ-blocker"):
+    assert counts["vocabulary"] == len(SPECIAL_TOKENS) + sum(not is_reserved(t) for t in teacher.get_vocab())
+    for line in (LINES[0], "Pembrolizumab-induced thrombocytopenia", "Ünïcödé αβ-blocker", "see [1] (ref)"):
         assert merged.tokenize(line) == teacher.tokenize(line)
 
 
@@ -117,7 +117,7 @@ def test_revocab_union_keeps_every_id_and_appends_the_teachers_tokens(source_fol
     teacher = AutoTokenizer.from_pretrained(str(minilm_path())).get_vocab()
     assert counts == {"vocabulary": len(merged), "ours": len(ours)}
     assert all(merged[t] == i for t, i in ours.items())
-    assert set(merged) == set(ours) | {t for t in teacher if not t.startswith("[")}
+    assert set(merged) == set(ours) | {t for t in teacher if not is_reserved(t)}
     old, new = embedding_table(source), embedding_table(tmp_path / "out")
     assert torch.equal(new[: len(ours)], old)
     folded = folded_word_embeddings(load_teacher(minilm_path(), 384)[0])

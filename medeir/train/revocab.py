@@ -1,28 +1,29 @@
-"""Re-tokenize a trained model with the teacher's word pieces, keeping our whole medical words.
+"""Move a trained model onto a vocabulary that cuts words as the teacher's does.
 
 The encoder's layers come from all-MiniLM-L6-v2, which learned from far more text how to read a word out of *its*
 pieces ("ca ##uli ##flower"). Our 32,000-token vocabulary, learned from about 30M tokens, cuts many words into other
-pieces ("caul ##ifl ##ower") whose embeddings are averages of the teacher's, and the model reads those words worse:
-on nfcorpus-degraded, v16 led all-MiniLM-L6-v2 by 1.9 nDCG@10 on the queries both tokenizers cut alike and trailed it
-by 3.1 on the rest. Both tokenizers are uncased WordPiece with the same normaliser and pre-tokenizer, so the
-vocabulary can be rebuilt as:
+pieces ("caul ##ifl ##ower") whose embeddings are averages of the teacher's, and the model reads those words worse
+(docs/TRAINING.md, "the teacher's word pieces"). Both tokenizers are uncased WordPiece with the same normaliser and
+pre-tokenizer, so the vocabulary can be rebuilt in one of two ways:
 
-1. our special tokens, at their ids (0-4);
-2. every token of the teacher's vocabulary (not its bracketed special and unused tokens), in its order;
-3. each of our word-initial tokens that the teacher lacks and that stands as a whole word at least ``min_count``
-   times in the tokenizer's training text ("glaucoma", "myelopathy"; not word starts such as "caul").
+- ``min_count`` N: our special tokens at their ids (0-4); every token of the teacher's vocabulary (not its bracketed
+  special and unused tokens), in its order; then each of our word-initial tokens that the teacher lacks and that
+  stands as a whole word at least N times in the tokenizer's training text ("glaucoma"; not word starts such as
+  "caul"). Greedy longest-match then cuts words as the teacher does, except that such a word stays one token (and
+  can start a longer word it prefixes).
+- ``min_count`` None, the union: all of our tokens at their ids, then the teacher's tokens that we lack. Greedy
+  longest-match takes whichever vocabulary's piece is longer.
 
-Greedy longest-match then cuts words as the teacher does, except that a whole word of step 3 stays one token (and
-can start a longer word it prefixes). Each token keeps the model's trained embedding where our vocabulary has it; a
-token new to us gets the teacher's embedding with its segment and mean position embedding folded in, as the MiniLM
-initialisation (``transplant.py``) gave every shared token.
+Each token keeps the model's trained embedding where our vocabulary has it; a token new to us gets the teacher's
+embedding with its segment and mean position embedding folded in, as the MiniLM initialisation (``transplant.py``)
+gave every shared token.
 
 Usage::
 
-    python -m medeir.train.revocab SOURCE_FOLDER OUTPUT_FOLDER [MIN_COUNT]
+    python -m medeir.train.revocab SOURCE_FOLDER OUTPUT_FOLDER [MIN_COUNT | union]
 
-writes a float32 model folder (weights, tokenizer, sentence-transformers files) that training can start from
-(``model.init`` and ``model.tokenizer`` both set to OUTPUT_FOLDER).
+(MIN_COUNT defaults to 10) writes a float32 model folder (weights, tokenizer, sentence-transformers files) that
+training can start from (``model.init`` and ``model.tokenizer`` both set to OUTPUT_FOLDER).
 """
 
 from __future__ import annotations
@@ -44,6 +45,16 @@ from .transplant import folded_word_embeddings, load_teacher
 WORD = re.compile(r"[a-z0-9]+")
 
 
+def is_reserved(token: str) -> bool:
+    """A bracketed special or unused token such as ``[CLS]`` or ``[unused7]`` (not the bracket ``[`` itself)."""
+    return len(token) > 2 and token.startswith("[") and token.endswith("]")
+
+
+def is_word_start(token: str) -> bool:
+    """A token that begins a word: neither a ``##`` continuation nor reserved."""
+    return not token.startswith("##") and not is_reserved(token)
+
+
 def whole_word_counts(lines: Iterable[str], words: set[str]) -> Counter:
     """How often each of ``words`` stands alone (a maximal run of lowercase letters and digits) in ``lines``."""
     counts = Counter()
@@ -60,12 +71,12 @@ def merged_vocabulary(
     our tokens at their ids, then the teacher's tokens that we lack."""
     if [t for t in SPECIAL_TOKENS if ours.get(t) != SPECIAL_TOKENS.index(t)]:
         raise ValueError(f"expected the special tokens {SPECIAL_TOKENS} at ids 0-4")
-    teachers = [t for t in sorted(teacher, key=teacher.__getitem__) if not t.startswith("[")]
+    teachers = [t for t in sorted(teacher, key=teacher.__getitem__) if not is_reserved(t)]
     if min_count is None:
         return [*sorted(ours, key=ours.__getitem__), *(t for t in teachers if t not in ours)]
     words = [
         t for t in sorted(ours, key=ours.__getitem__)
-        if t not in teacher and not t.startswith(("##", "[")) and counts[t] >= min_count
+        if t not in teacher and is_word_start(t) and counts[t] >= min_count
     ]
     return [*SPECIAL_TOKENS, *teachers, *words]
 
@@ -101,7 +112,7 @@ def revocab(
     teacher = teacher_tokenizer.get_vocab()
     counts = Counter()
     if min_count is not None:
-        candidates = {t for t in ours if t not in teacher and not t.startswith(("##", "["))}
+        candidates = {t for t in ours if t not in teacher and is_word_start(t)}
         paths = text_files or [DEFAULT_DATA_DIR / name for name in TokenizerRecipe().sources]
         counts = whole_word_counts((line for path in paths for line in iter_lines(path)), candidates)
     vocabulary = merged_vocabulary(ours, teacher, counts, min_count)
