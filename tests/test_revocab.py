@@ -13,28 +13,35 @@ from transformers import AutoTokenizer
 
 from medeir.loading import load_tokenizer, minilm_path
 from medeir.tokenizer import SPECIAL_TOKENS, TokenizerRecipe, train_tokenizer
-from medeir.train.revocab import is_reserved, merged_vocabulary, revocab, whole_word_counts
+from medeir.train.revocab import merged_vocabulary, revocab, whole_word_counts, word_splitter
 from medeir.train.transplant import folded_word_embeddings, load_teacher
 
 SPECIAL_IDS = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
+REPO_ROOT = Path(__file__).resolve().parents[1]
+UNUSED = 994  # MiniLM's [unused] tokens; its five special tokens are the same as ours
+MINILM_TOKENS = 30522 - UNUSED
 LINES = [f"Patient {i} received pembrolizumab for melanoma in Hiroshima; kinases were measured." for i in range(300)]
 
 
 def test_merged_vocabulary_orders_specials_teacher_then_frequent_whole_words():
     ours = {**SPECIAL_IDS, "glaucoma": 5, "caul": 6, "##ifl": 7, "heart": 8}
     teacher = {"[PAD]": 0, "[unused0]": 1, "heart": 2, "ca": 3, "##uli": 4, "[CLS]": 5, "[": 6}
-    counts = Counter({"glaucoma": 10, "caul": 9})
+    counts = Counter({"glaucoma": 10, "caul": 9, "##ifl": 100})  # a continuation is never kept
     expected = [*SPECIAL_TOKENS, "heart", "ca", "##uli", "[", "glaucoma"]
     assert merged_vocabulary(ours, teacher, counts, min_count=10) == expected
     assert merged_vocabulary(ours, teacher, counts, min_count=9)[-2:] == ["glaucoma", "caul"]
     assert merged_vocabulary(ours, teacher, counts, min_count=None) == [*ours, "ca", "##uli", "["]  # the union
-    with pytest.raises(ValueError, match="special tokens"):
+    with pytest.raises(ValueError, match=r"misplaced: \['\[PAD\]', '\[UNK\]'"):
         merged_vocabulary({"[UNK]": 0, "[PAD]": 1}, teacher, counts, min_count=1)
+    with pytest.raises(ValueError, match="at least 1"):
+        merged_vocabulary(ours, teacher, counts, min_count=0)
 
 
-def test_whole_word_counts_count_only_standalone_words():
-    lines = ["Glaucoma, glaucomatous damage; GLAUCOMA.", "caul-ifl caulk"]
-    assert whole_word_counts(lines, {"glaucoma", "caul", "ifl"}) == Counter({"glaucoma": 2, "caul": 1, "ifl": 1})
+def test_whole_word_counts_read_words_as_the_tokenizer_does():
+    split = word_splitter(load_tokenizer(REPO_ROOT))
+    lines = ["Glaucoma, glaucomatous damage; GLAUCOMA.", "caul-ifl caulk", "Sjögren syndrome"]
+    words = {"glaucoma", "caul", "ifl", "sjogren", "sj", "gren"}
+    assert whole_word_counts(lines, words, split) == Counter({"glaucoma": 2, "caul": 1, "ifl": 1, "sjogren": 1})
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +102,7 @@ def test_revocab_cuts_words_as_the_teacher_keeps_our_frequent_words_and_their_ro
     assert "hospital" not in ours_vocab
     assert torch.allclose(new[vocab["hospital"]], folded[teacher_vocab["hospital"]])
 
+    assert model.get_input_embeddings().padding_idx == 0 and torch.equal(new[0], old[0])
     with torch.no_grad():
         out = model(**merged(["pembrolizumab in Hiroshima"], return_tensors="pt")).last_hidden_state
     assert out.shape[-1] == 384 and torch.isfinite(out).all()
@@ -105,20 +113,28 @@ def test_revocab_without_our_words_is_the_teacher_tokenizer(source_folder, tmp_p
     counts = revocab(source, tmp_path / "out", min_count=10**9, text_files=[text])
     teacher = AutoTokenizer.from_pretrained(str(minilm_path()))
     merged = load_tokenizer(tmp_path / "out")
-    assert counts["vocabulary"] == len(SPECIAL_TOKENS) + sum(not is_reserved(t) for t in teacher.get_vocab())
+    assert counts["vocabulary"] == MINILM_TOKENS == 29528
     for line in (LINES[0], "Pembrolizumab-induced thrombocytopenia", "Ünïcödé αβ-blocker", "see [1] (ref)"):
         assert merged.tokenize(line) == teacher.tokenize(line)
 
 
 def test_revocab_union_keeps_every_id_and_appends_the_teachers_tokens(source_folder, tmp_path):
-    source, text = source_folder
+    source, _ = source_folder
     counts = revocab(source, tmp_path / "out", min_count=None)
     ours, merged = load_tokenizer(source).get_vocab(), load_tokenizer(tmp_path / "out").get_vocab()
     teacher = AutoTokenizer.from_pretrained(str(minilm_path())).get_vocab()
     assert counts == {"vocabulary": len(merged), "ours": len(ours)}
     assert all(merged[t] == i for t, i in ours.items())
-    assert set(merged) == set(ours) | {t for t in teacher if not is_reserved(t)}
+    assert len(merged) == len(set(ours) | set(teacher)) - UNUSED
+    assert load_tokenizer(tmp_path / "out").tokenize("hospital") == ["hospital"]  # the teacher's whole word
+    assert load_tokenizer(source).tokenize("hospital") != ["hospital"]
     old, new = embedding_table(source), embedding_table(tmp_path / "out")
     assert torch.equal(new[: len(ours)], old)
     folded = folded_word_embeddings(load_teacher(minilm_path(), 384)[0])
     assert torch.allclose(new[merged["hospital"]], folded[teacher["hospital"]])
+
+
+def test_revocab_refuses_to_overwrite_its_source(source_folder):
+    source, text = source_folder
+    with pytest.raises(ValueError, match="source folder"):
+        revocab(source, source, text_files=[text])

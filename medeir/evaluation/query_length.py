@@ -56,6 +56,7 @@ def ndcg_by_query_length(queries: dict[str, str], qrels: Qrels, run: Run) -> dic
 
 
 def format_groups(groups: dict[str, tuple[int, float]]) -> str:
+    """``label (n queries): score; ...`` for printing."""
     return "; ".join(f"{label} ({n} queries): {ndcg:.2f}" for label, (n, ndcg) in groups.items())
 
 

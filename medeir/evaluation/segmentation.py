@@ -1,7 +1,7 @@
 """nDCG@10 on the queries that a tokenizer cuts as all-MiniLM-L6-v2's does, and on the rest.
 
 Our model's layers come from all-MiniLM-L6-v2; this split shows whether a model loses where its tokenizer cuts words
-into other pieces than the teacher's (docs/TRAINING.md, "Re-tokenized"). Usage::
+into other pieces than the teacher's (docs/TRAINING.md, "the teacher's word pieces"). Usage::
 
     python -m medeir.evaluation.segmentation DATA_FOLDER TOKENIZER_FOLDER MODEL [MODEL ...]
 
@@ -12,12 +12,18 @@ groups the queries by TOKENIZER_FOLDER's tokenizer (e.g. ``.``) and, within each
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from .beir_data import load_beir
 from .query_length import format_groups, length_buckets, mean_by_group, per_query_ndcg
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
-def cut_alike(queries: dict[str, str], query_ids: list[str], ours, teacher) -> dict[str, list[str]]:
+
+def cut_alike(
+    queries: dict[str, str], query_ids: list[str], ours: PreTrainedTokenizerBase, teacher: PreTrainedTokenizerBase
+) -> dict[str, list[str]]:
     """``{"cut alike": ids, "cut otherwise": ids}``: whether the two tokenizers give a query the same pieces."""
     alike = {q: ours.tokenize(queries[q]) == teacher.tokenize(queries[q]) for q in query_ids}
     return {
@@ -37,9 +43,9 @@ def main(folder: str, tokenizer_folder: str, models: list[str]) -> None:
     for spec in models:
         scores = per_query_ndcg(data, spec)
         for label, ids in groups.items():
-            ids = [q for q in ids if q in scores]
             buckets = {"all": ids, **length_buckets(data.queries, ids)}
             print(f"{spec}, {label}: {format_groups(mean_by_group(scores, buckets))}")
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 4:

@@ -10,9 +10,13 @@ pieces the teacher's tokenizer cuts it into.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 LAYER_MAP = {
     "attention.out": "attention.output.dense",
@@ -47,7 +51,7 @@ def transplant_embeddings(teacher_weights: torch.Tensor, our_tokenizer, teacher_
     return table
 
 
-def load_teacher(teacher_dir: str | Path, hidden_size: int):
+def load_teacher(teacher_dir: str | Path, hidden_size: int) -> tuple[dict[str, torch.Tensor], PreTrainedTokenizerBase]:
     """A BERT-layout checkpoint's float32 weights by name and its tokenizer; its width must be ``hidden_size``."""
     from transformers import AutoTokenizer
 
