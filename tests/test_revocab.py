@@ -13,7 +13,7 @@ from transformers import AutoTokenizer
 
 from medeir.loading import load_tokenizer, minilm_path
 from medeir.tokenizer import SPECIAL_TOKENS, TokenizerRecipe, train_tokenizer
-from medeir.train.revocab import merged_vocabulary, revocab, whole_word_counts, word_splitter
+from medeir.train.revocab import check_same_word_rules, merged_vocabulary, revocab, whole_word_counts, word_splitter
 from medeir.train.transplant import folded_word_embeddings, load_teacher
 
 SPECIAL_IDS = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
@@ -138,3 +138,13 @@ def test_revocab_refuses_to_overwrite_its_source(source_folder):
     source, text = source_folder
     with pytest.raises(ValueError, match="source folder"):
         revocab(source, source, text_files=[text])
+
+
+def test_revocab_refuses_a_tokenizer_that_reads_words_otherwise(source_folder, tmp_path):
+    _, text = source_folder
+    recipe = TokenizerRecipe(sources={text.name: 0}, vocab_size=300, min_frequency=1, lowercase=False)  # cased
+    ours = load_tokenizer(train_tokenizer(recipe, text.parent, tmp_path / "tok"))
+    teacher = AutoTokenizer.from_pretrained(str(minilm_path()))
+    check_same_word_rules(teacher, teacher)
+    with pytest.raises(ValueError, match="ours tokenizer does not read words as uncased BERT"):
+        check_same_word_rules(ours, teacher)
