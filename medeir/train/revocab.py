@@ -52,6 +52,11 @@ def is_word_start(token: str) -> bool:
     return not token.startswith("##") and not is_reserved(token)
 
 
+def our_new_words(ours: dict[str, int], teacher: dict[str, int]) -> list[str]:
+    """Our word-initial tokens that the teacher lacks, in our id order: the words a merged vocabulary may keep."""
+    return [t for t in sorted(ours, key=ours.__getitem__) if t not in teacher and is_word_start(t)]
+
+
 def word_splitter(tokenizer) -> Callable[[str], list[str]]:
     """The words of a text as a fast ``tokenizer`` sees them before WordPiece: normalised, then pre-tokenised."""
     backend = tokenizer.backend_tokenizer
@@ -92,10 +97,7 @@ def merged_vocabulary(
     teachers = [t for t in sorted(teacher, key=teacher.__getitem__) if not is_reserved(t)]
     if min_count is None:
         return [*sorted(ours, key=ours.__getitem__), *(t for t in teachers if t not in ours)]
-    words = [
-        t for t in sorted(ours, key=ours.__getitem__)
-        if t not in teacher and is_word_start(t) and counts[t] >= min_count
-    ]
+    words = [t for t in our_new_words(ours, teacher) if counts[t] >= min_count]
     return [*SPECIAL_TOKENS, *teachers, *words]
 
 
@@ -136,7 +138,7 @@ def revocab(
     teacher = teacher_tokenizer.get_vocab()
     counts: Counter[str] = Counter()
     if min_count is not None:
-        candidates = {t for t in ours if t not in teacher and is_word_start(t)}
+        candidates = set(our_new_words(ours, teacher))
         if text_files is None:
             text_files = [DEFAULT_DATA_DIR / name for name in TokenizerRecipe().sources]
         lines = (line for path in text_files for line in iter_lines(path))
