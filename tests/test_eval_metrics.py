@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from medeir.evaluation.metrics import cut_run, retrieval_metrics
+from medeir.evaluation.paired import paired_difference
 from medeir.evaluation.query_length import ndcg_by_query_length
 from medeir.evaluation.search import search, top_k
 from medeir.evaluation.segmentation import cut_alike
@@ -81,3 +82,35 @@ def test_cut_alike_splits_queries_by_whether_both_tokenizers_give_the_same_piece
     teacher = Pieces({"cauliflower": ["ca", "##uli", "##flower"]})
     queries = {"a": "Cauliflower soup", "b": "kidney beans", "c": "beans"}
     assert cut_alike(queries, ["a", "b", "c"], ours, teacher) == {"cut alike": ["b", "c"], "cut otherwise": ["a"]}
+
+
+def test_paired_difference_of_identical_scores_is_zero_and_not_significant():
+    scores = {f"q{i}": float(i % 7) * 10 for i in range(40)}
+    result = paired_difference(scores, dict(scores), samples=2000)
+    assert (result.difference, result.low, result.high) == (0.0, 0.0, 0.0)
+    assert result.p_value == 1.0 and result.queries == 40
+
+
+def test_paired_difference_finds_a_shift_on_every_query():
+    a = {f"q{i}": float(i) for i in range(30)}
+    b = {q: s + 2.0 for q, s in a.items()}
+    result = paired_difference(a, b, samples=2000)
+    assert result.difference == pytest.approx(2.0) and result.low == pytest.approx(2.0)
+    assert result.mean_b - result.mean_a == pytest.approx(2.0)
+    assert result.p_value == pytest.approx(1 / 2001)  # no sign flip reaches a mean of +2 unless all stay positive
+    assert paired_difference(b, a, samples=2000).difference == pytest.approx(-2.0)
+
+
+def test_paired_difference_of_one_lucky_query_is_not_significant():
+    a = {f"q{i}": 50.0 for i in range(30)}
+    b = {**a, "q0": 100.0}  # +50 on one query: mean +1.67, but a coin flip in sign
+    result = paired_difference(a, b, samples=4000)
+    assert result.difference == pytest.approx(50 / 30)
+    assert result.low == 0.0 and result.p_value == pytest.approx(1.0)
+
+
+def test_paired_difference_rejects_unpaired_scores():
+    with pytest.raises(ValueError, match="different queries"):
+        paired_difference({"a": 1.0}, {"b": 1.0})
+    with pytest.raises(ValueError, match="at least one query"):
+        paired_difference({}, {})
