@@ -35,7 +35,7 @@ class PairedDifference:
 
     def __str__(self) -> str:
         return (f"{self.queries} queries: {self.mean_a:.2f} -> {self.mean_b:.2f}, difference {self.difference:+.2f} "
-                f"(95% interval {self.low:+.2f} to {self.high:+.2f}, p = {self.p_value:.3f})")
+                f"(95% interval {self.low:+.2f} to {self.high:+.2f}, p = {self.p_value:.4f})")
 
 
 def paired_difference(

@@ -25,13 +25,14 @@ def bucket_label(low: int, high: int | None) -> str:
 
 
 def per_query_ndcg(data: BeirDataset, spec: str) -> dict[str, float]:
-    """nDCG@10 ×100 of each qrels query for the model ``spec`` (a folder or ``minilm``), documents read at up to 256
-    tokens as ``medeir eval`` reads them."""
+    """nDCG@10 ×100 of each qrels query for the model ``spec`` (a folder or ``minilm``), from the run ``medeir eval``
+    scores: documents read at up to 256 tokens, each query's top 100 (so ties at rank 10, e.g. between duplicate
+    documents, are broken as there)."""
     query_ids, doc_ids = list(data.queries), list(data.corpus)
     encoder = load_encoder(spec, max_length=256)
     queries = encoder.encode_queries([data.queries[q] for q in query_ids])
     documents = encoder.encode_documents([data.corpus[d] for d in doc_ids])
-    run = search(query_ids, queries, doc_ids, documents, k=10)
+    run = search(query_ids, queries, doc_ids, documents)
     return per_query_measure(data.qrels, run, "ndcg_cut.10", "ndcg_cut_10")
 
 
