@@ -97,7 +97,7 @@ def test_paired_difference_finds_a_shift_on_every_query():
     result = paired_difference(a, b, samples=2000)
     assert result.difference == pytest.approx(2.0) and result.low == pytest.approx(2.0)
     assert result.mean_b - result.mean_a == pytest.approx(2.0)
-    assert result.p_value == pytest.approx(1 / 2001)  # no sign flip reaches a mean of +2 unless all stay positive
+    assert result.p_value == pytest.approx(1 / 2001)  # only all-plus or all-minus flips reach |mean| 2: ~2^-29
     assert paired_difference(b, a, samples=2000).difference == pytest.approx(-2.0)
 
 
@@ -109,8 +109,23 @@ def test_paired_difference_of_one_lucky_query_is_not_significant():
     assert result.low == 0.0 and result.p_value == pytest.approx(1.0)
 
 
-def test_paired_difference_rejects_unpaired_scores():
+def test_paired_difference_interval_has_the_normal_width_on_noisy_scores():
+    rng = np.random.default_rng(1)
+    a = {f"q{i}": 50.0 for i in range(400)}
+    diffs = rng.normal(0.5, 4.0, size=400)
+    result = paired_difference(a, {q: 50.0 + d for q, d in zip(a, diffs, strict=True)}, samples=4000)
+    half_width = 1.96 * diffs.std(ddof=1) / np.sqrt(400)
+    assert result.low < result.difference < result.high
+    assert (result.high - result.low) / 2 == pytest.approx(half_width, rel=0.1)
+    assert result.difference == pytest.approx(diffs.mean())
+
+
+def test_paired_difference_rejects_unpaired_or_unusable_scores():
     with pytest.raises(ValueError, match="different queries"):
         paired_difference({"a": 1.0}, {"b": 1.0})
     with pytest.raises(ValueError, match="at least one query"):
         paired_difference({}, {})
+    with pytest.raises(ValueError, match="at least one query"):
+        paired_difference({"a": 1.0}, {"a": 2.0}, samples=0)
+    with pytest.raises(ValueError, match="not finite"):
+        paired_difference({"a": 1.0, "b": 2.0}, {"a": float("nan"), "b": 2.0})

@@ -43,8 +43,8 @@ def paired_difference(
 ) -> PairedDifference:
     """Compare two models' scores of the same queries (``{query id: score}``).
 
-    ValueError when the two hold different query ids or none. The p-value counts the observed statistic among the
-    sign flips, so it is never below 1 / (samples + 1)."""
+    ValueError when the two hold different query ids or none, or a score that is not finite. The p-value counts the
+    observed statistic among the sign flips, so it is never below 1 / (samples + 1)."""
     if set(a) != set(b):
         raise ValueError(f"the models scored different queries ({len(set(a) ^ set(b))} not shared)")
     if not a or samples < 1:
@@ -52,6 +52,8 @@ def paired_difference(
     ids = sorted(a)
     x = np.array([a[q] for q in ids], dtype=np.float64)
     diff = np.array([b[q] for q in ids], dtype=np.float64) - x
+    if not np.isfinite(diff).all():
+        raise ValueError("a score is not finite")
     rng = np.random.default_rng(seed)
     boot = diff[rng.integers(0, len(diff), size=(samples, len(diff)))].mean(axis=1)
     flipped = np.abs((diff * rng.choice([-1.0, 1.0], size=(samples, len(diff)))).mean(axis=1))

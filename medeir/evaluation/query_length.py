@@ -25,9 +25,9 @@ def bucket_label(low: int, high: int | None) -> str:
 
 
 def per_query_ndcg(data: BeirDataset, spec: str) -> dict[str, float]:
-    """nDCG@10 ×100 of each qrels query for the model ``spec`` (a folder or ``minilm``), from the run ``medeir eval``
-    scores: documents read at up to 256 tokens, each query's top 100 (so ties at rank 10, e.g. between duplicate
-    documents, are broken as there)."""
+    """nDCG@10 ×100 of each qrels query for the model ``spec`` (a folder or ``minilm``), from the run that ``medeir
+    eval --max-length 256`` scores: documents read at up to 256 tokens, each query's top 100 (so ties at rank 10,
+    e.g. between duplicate documents, are broken as there)."""
     query_ids, doc_ids = list(data.queries), list(data.corpus)
     encoder = load_encoder(spec, max_length=256)
     queries = encoder.encode_queries([data.queries[q] for q in query_ids])
