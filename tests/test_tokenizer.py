@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from medeir.tokenizer_report import (
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPECIALS = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4}
 BIG_WORD = "x" * 100_000
+V16_VOCABULARY_SHA256 = "c48b6d9b3de4f524bf27c4d82d2c1ce4d355bf906d63c03fb71d36e6857dc203"
 MIXED = "Ünïcödé 東京 مرحبا Привет 😀👍🏽 αβ-blocker"
 CONTROL = "heart\x00\x07\x1b attack\u200b\ufeff"
 SAMPLE = [
@@ -97,11 +100,30 @@ def test_awkward_inputs_tokenize(shipped, text, expected):
     assert tokens == expected
 
 
-def test_mixed_scripts_keep_latin_and_greek(shipped):
+def test_mixed_scripts_keep_every_script_the_vocabulary_knows(shipped):
     tokens = shipped.tokenize(MIXED)
-    assert "".join(t.removeprefix("##") for t in tokens[:2]) == "unicode"  # lowercased, accents stripped
+    words = " ".join(tokens).replace(" ##", "").split()
+    assert words[0] == "unicode"  # lowercased, accents stripped
+    assert words[1:3] == ["東", "京"]  # CJK characters are words of their own
+    assert words[3:5] == ["مرحبا", "привет"]  # Arabic and Cyrillic, from the teacher's characters
+    assert words[5] == "[UNK]" and tokens.count("[UNK]") == 1  # the emoji word is outside the vocabulary
     assert tokens[-4:] == ["α", "##β", "-", "blocker"]
-    assert set(tokens[2:-4]) == {"[UNK]"}  # CJK, Arabic, Cyrillic and emoji are outside the 32k vocabulary
+
+
+def test_shipped_vocabulary_is_the_recipes_plus_the_teachers_tokens(shipped):
+    from transformers import AutoTokenizer
+
+    from medeir.loading import minilm_path
+    from medeir.train.revocab import merged_vocabulary
+
+    base_size = json.loads((REPO_ROOT / "tokenizer_recipe.json").read_text())["vocab_size"]
+    vocab = shipped.get_vocab()
+    ordered = sorted(vocab, key=vocab.__getitem__)
+    teacher = AutoTokenizer.from_pretrained(str(minilm_path())).get_vocab()
+    base = {token: i for i, token in enumerate(ordered[:base_size])}
+    assert ordered == merged_vocabulary(base, teacher, Counter(), None)  # medeir.train.revocab's union
+    # the first 32,000 are the recipe's tokens as shipped up to v16 (tokenizer.json at commit 5eaa076), ids unchanged
+    assert hashlib.sha256("\n".join(ordered[:base_size]).encode()).hexdigest() == V16_VOCABULARY_SHA256
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +220,8 @@ def test_report_cli_writes_tables(tmp_path):
     rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
     assert {"bert-base-uncased", "shipped", "floor"} <= set(rows)
     assert table.strip() in result.output
-    assert "| shipped | 32,000 |" in table and "| floor | n/a |" in table
+    vocab_size = json.loads((REPO_ROOT / "config.json").read_text())["vocab_size"]
+    assert f"| shipped | {vocab_size:,} |" in table and "| floor | n/a |" in table
 
 
 def test_recipe_file_describes_the_shipped_tokenizer():
