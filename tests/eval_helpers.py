@@ -32,7 +32,7 @@ class TableEncoder:
         return np.stack([self.vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
 
-def make_tiny_medeir(folder: Path) -> Path:
+def make_tiny_medeir(folder: Path, max_positions: int = 128) -> Path:
     """A 2-layer random MedEIR model with the repository's tokenizer and query/passage prompts, saved in ``folder``."""
     from configuration_medeir import MedEIRConfig
     from modeling_medeir import MedEIRModel
@@ -40,7 +40,7 @@ def make_tiny_medeir(folder: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(DEFAULT_MODEL_PATH))
     torch.manual_seed(0)
     config = MedEIRConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                          intermediate_size=64, max_position_embeddings=128)
+                          intermediate_size=64, max_position_embeddings=max_positions)
     MedEIRModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "config_sentence_transformers.json").write_text(

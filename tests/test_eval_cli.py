@@ -88,3 +88,28 @@ def test_a_beir_folder_named_like_a_staged_set_is_not_reported_as_it(tmp_path, m
     assert beir_label("eval/../eval/scifact", staged) == "scifact"  # the staged folder itself
     assert beir_label(tmp_path / "subset" / "scifact", staged) == "scifact-custom"
     assert beir_label(tmp_path / "scifact-degraded", staged) == "scifact-degraded"
+
+
+def test_paired_command_scores_the_run_that_medeir_eval_scores(app, tmp_path, capsys):
+    from medeir.evaluation.beir_data import load_beir
+    from medeir.evaluation.paired import main as paired_main
+    from medeir.evaluation.query_length import per_query_ndcg
+
+    model = make_tiny_medeir(tmp_path / "tiny-model", max_positions=256)  # read at 256 tokens, as the commands do
+    words = ["fever", "insulin", "asthma", "statins", "anemia", "gout", "migraine", "eczema", "malaria", "rickets"]
+    corpus = [{"_id": f"d{i}", "title": "", "text": f"{w} {words[(i + 3) % 10]}"} for i, w in enumerate(words * 2)]
+    corpus += [{"_id": f"dup{i}", "title": "", "text": corpus[i]["text"]} for i in range(8)]  # ties, as in nfcorpus
+    queries = [{"_id": f"q{i}", "text": w} for i, w in enumerate(words)]
+    qrels = [f"q{i}\td{i}\t1\n" for i in range(10)] + [f"q{i}\tdup{i}\t2\n" for i in range(0, 8, 2)]
+    beir = write_beir(tmp_path / "set", corpus, queries, qrels)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "--model", str(model), "--data", str(beir), "--baseline", "none",
+                                      "--task", "retrieval", "--max-length", "256", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    ndcg = next(r["metrics"]["ndcg_at_10"] for r in json.loads((out / "results.json").read_text())["results"])
+    scores = per_query_ndcg(load_beir(beir), str(model))
+    assert len(scores) == 10 and sum(scores.values()) / 10 == pytest.approx(ndcg, abs=0.005)
+
+    paired_main(str(beir), str(model), [str(model)])
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("difference +0.00 (95% interval +0.00 to +0.00, p = 1.0000)") and "10 queries" in line
