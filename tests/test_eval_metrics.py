@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from medeir.evaluation.metrics import cut_run, retrieval_metrics
+from medeir.evaluation.metrics import cut_run, per_query_measure, retrieval_metrics
 from medeir.evaluation.paired import paired_difference
-from medeir.evaluation.query_length import ndcg_by_query_length
+from medeir.evaluation.query_length import length_buckets, mean_by_group
 from medeir.evaluation.search import search, top_k
 from medeir.evaluation.segmentation import cut_alike
 
@@ -54,6 +54,12 @@ def test_search_returns_ids_and_caps_k_at_corpus_size():
     docs = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
     run = search(["q"], queries, ["a", "b"], docs, k=10)
     assert run == {"q": {"b": pytest.approx(1.0), "a": pytest.approx(0.0)}}
+
+
+def ndcg_by_query_length(queries, qrels, run):
+    """What ``python -m medeir.evaluation.query_length`` prints for one run: mean nDCG@10 per length bucket."""
+    scores = per_query_measure(qrels, run, "ndcg_cut.10", "ndcg_cut_10")
+    return mean_by_group(scores, length_buckets(queries, list(scores)))
 
 
 def test_ndcg_by_query_length_averages_each_bucket_over_its_queries():

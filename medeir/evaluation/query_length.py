@@ -14,7 +14,7 @@ import sys
 
 from .beir_data import BeirDataset, load_beir
 from .encoders import load_encoder
-from .metrics import Qrels, Run, per_query_measure
+from .metrics import per_query_measure
 from .search import search
 
 BUCKETS = ((1, 3), (4, 6), (7, None))  # word counts, inclusive; None: no upper bound
@@ -48,12 +48,6 @@ def length_buckets(queries: dict[str, str], query_ids: list[str]) -> dict[str, l
 def mean_by_group(scores: dict[str, float], groups: dict[str, list[str]]) -> dict[str, tuple[int, float]]:
     """``{group: (number of queries, mean score)}``, empty groups left out."""
     return {label: (len(ids), sum(scores[q] for q in ids) / len(ids)) for label, ids in groups.items() if ids}
-
-
-def ndcg_by_query_length(queries: dict[str, str], qrels: Qrels, run: Run) -> dict[str, tuple[int, float]]:
-    """``{bucket label: (number of queries, mean nDCG@10 ×100)}`` over the qrels queries, empty buckets left out."""
-    scores = per_query_measure(qrels, run, "ndcg_cut.10", "ndcg_cut_10")
-    return mean_by_group(scores, length_buckets(queries, list(scores)))
 
 
 def format_groups(groups: dict[str, tuple[int, float]]) -> str:
