@@ -17,6 +17,16 @@ def has_weights(folder: Path) -> bool:
 
 
 @pytest.fixture(scope="session")
+def minilm_tokenizer():
+    """all-MiniLM-L6-v2's tokenizer (bert-base-uncased's vocabulary), from the offline package. Read-only."""
+    from transformers import AutoTokenizer
+
+    from medeir.loading import minilm_path
+
+    return AutoTokenizer.from_pretrained(str(minilm_path()))
+
+
+@pytest.fixture(scope="session")
 def tiny_model_and_tokenizer():
     """A random 2-layer MedEIRModel (hidden 32, 4 heads, default 8192-token limit) and the repository's tokenizer."""
     import torch

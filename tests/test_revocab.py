@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoTokenizer
 
 from medeir.loading import load_tokenizer, minilm_path
 from medeir.tokenizer import SPECIAL_TOKENS, TokenizerRecipe, train_tokenizer
@@ -72,12 +71,14 @@ def embedding_table(folder: Path) -> torch.Tensor:
     raise AssertionError(f"no embedding table in {folder}")
 
 
-def test_revocab_cuts_words_as_the_teacher_keeps_our_frequent_words_and_their_rows(source_folder, tmp_path):
+def test_revocab_cuts_words_as_the_teacher_keeps_our_frequent_words_and_their_rows(
+    source_folder, tmp_path, minilm_tokenizer
+):
     from modeling_medeir import MedEIRModel
 
     source, text = source_folder
     ours = load_tokenizer(source)
-    teacher = AutoTokenizer.from_pretrained(str(minilm_path()))
+    teacher = minilm_tokenizer
     assert ours.tokenize("pembrolizumab") == ["pembrolizumab"] and "pembrolizumab" not in teacher.get_vocab()
 
     counts = revocab(source, tmp_path / "out", min_count=10, text_files=[text])
@@ -108,21 +109,21 @@ def test_revocab_cuts_words_as_the_teacher_keeps_our_frequent_words_and_their_ro
     assert out.shape[-1] == 384 and torch.isfinite(out).all()
 
 
-def test_revocab_without_our_words_is_the_teacher_tokenizer(source_folder, tmp_path):
+def test_revocab_without_our_words_is_the_teacher_tokenizer(source_folder, tmp_path, minilm_tokenizer):
     source, text = source_folder
     counts = revocab(source, tmp_path / "out", min_count=10**9, text_files=[text])
-    teacher = AutoTokenizer.from_pretrained(str(minilm_path()))
+    teacher = minilm_tokenizer
     merged = load_tokenizer(tmp_path / "out")
     assert counts["vocabulary"] == MINILM_TOKENS == 29528
     for line in (LINES[0], "Pembrolizumab-induced thrombocytopenia", "Ünïcödé αβ-blocker", "see [1] (ref)"):
         assert merged.tokenize(line) == teacher.tokenize(line)
 
 
-def test_revocab_union_keeps_every_id_and_appends_the_teachers_tokens(source_folder, tmp_path):
+def test_revocab_union_keeps_every_id_and_appends_the_teachers_tokens(source_folder, tmp_path, minilm_tokenizer):
     source, _ = source_folder
     counts = revocab(source, tmp_path / "out", min_count=None)
     ours, merged = load_tokenizer(source).get_vocab(), load_tokenizer(tmp_path / "out").get_vocab()
-    teacher = AutoTokenizer.from_pretrained(str(minilm_path())).get_vocab()
+    teacher = minilm_tokenizer.get_vocab()
     assert counts == {"vocabulary": len(merged), "ours": len(ours)}
     assert all(merged[t] == i for t, i in ours.items())
     assert len(merged) == len(set(ours) | set(teacher)) - UNUSED
@@ -140,11 +141,11 @@ def test_revocab_refuses_to_overwrite_its_source(source_folder):
         revocab(source, source, text_files=[text])
 
 
-def test_revocab_refuses_a_tokenizer_that_reads_words_otherwise(source_folder, tmp_path):
+def test_revocab_refuses_a_tokenizer_that_reads_words_otherwise(source_folder, tmp_path, minilm_tokenizer):
     _, text = source_folder
     recipe = TokenizerRecipe(sources={text.name: 0}, vocab_size=300, min_frequency=1, lowercase=False)  # cased
     ours = load_tokenizer(train_tokenizer(recipe, text.parent, tmp_path / "tok"))
-    teacher = AutoTokenizer.from_pretrained(str(minilm_path()))
+    teacher = minilm_tokenizer
     check_same_word_rules(teacher, teacher)
     with pytest.raises(ValueError, match="ours tokenizer does not read words as uncased BERT"):
         check_same_word_rules(ours, teacher)

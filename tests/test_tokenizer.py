@@ -110,16 +110,13 @@ def test_mixed_scripts_keep_every_script_the_vocabulary_knows(shipped):
     assert tokens[-4:] == ["α", "##β", "-", "blocker"]
 
 
-def test_shipped_vocabulary_is_the_recipes_plus_the_teachers_tokens(shipped):
-    from transformers import AutoTokenizer
-
-    from medeir.loading import minilm_path
+def test_shipped_vocabulary_is_the_recipes_plus_the_teachers_tokens(shipped, minilm_tokenizer):
     from medeir.train.revocab import merged_vocabulary
 
     base_size = json.loads((REPO_ROOT / "tokenizer_recipe.json").read_text())["vocab_size"]
     vocab = shipped.get_vocab()
     ordered = sorted(vocab, key=vocab.__getitem__)
-    teacher = AutoTokenizer.from_pretrained(str(minilm_path())).get_vocab()
+    teacher = minilm_tokenizer.get_vocab()
     base = {token: i for i, token in enumerate(ordered[:base_size])}
     assert ordered == merged_vocabulary(base, teacher, Counter(), None)  # medeir.train.revocab's union
     # the first 32,000 are the recipe's tokens as shipped up to v16 (tokenizer.json at commit 5eaa076), ids unchanged

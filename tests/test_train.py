@@ -294,7 +294,7 @@ def test_holdout_filter_skips_evaluation_records_in_any_order():
     assert holdout_filter("rqe_pairs.jsonl.gz", medquad[min(dropped)])
 
 
-def test_transplant_copies_teacher_layers_and_shared_tokens(tokenizer):
+def test_transplant_copies_teacher_layers_and_shared_tokens(tokenizer, minilm_tokenizer):
     from safetensors.torch import load_file
 
     from configuration_medeir import MedEIRConfig
@@ -307,7 +307,7 @@ def test_transplant_copies_teacher_layers_and_shared_tokens(tokenizer):
     teacher = load_file(str(minilm_path() / "model.safetensors"))
     q = teacher["encoder.layer.2.attention.self.query.weight"]
     assert torch.equal(model.layers[2].attention.qkv.weight[:384], q)
-    teacher_vocab = AutoTokenizer.from_pretrained(str(minilm_path())).get_vocab()
+    teacher_vocab = minilm_tokenizer.get_vocab()
     positions = teacher["embeddings.position_embeddings.weight"][:128].mean(0)
     constant = teacher["embeddings.token_type_embeddings.weight"][0] + positions
     ours = tokenizer.get_vocab()["disease"]
