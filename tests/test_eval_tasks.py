@@ -23,6 +23,7 @@ from medeir.evaluation.pair_classification import (
     is_mqp_holdout,
     load_mqp_holdout,
     pair_average_precision,
+    within_question_accuracy,
 )
 from medeir.evaluation.runner import run_eval
 from medeir.evaluation.sts import evaluate_sts, spearman_x100
@@ -71,7 +72,21 @@ def test_mqp_holdout_keeps_every_fifth_record_as_one_similar_and_one_dissimilar_
     assert labels.tolist() == [1, 0, 1, 0, 1, 0]
     table = {f"q{i}": [1, 0, 0] for i in range(11)} | {f"p{i}": [1, 0.1, 0] for i in range(11)}
     table |= {f"n{i}": [0, 1, 0] for i in range(11)}
-    assert evaluate_pairs(TableEncoder(table), path)["cos_sim_ap"] == pytest.approx(100.0)
+    scores = evaluate_pairs(TableEncoder(table), path)
+    assert scores["cos_sim_ap"] == pytest.approx(100.0)
+    assert scores["cos_sim_question_accuracy"] == pytest.approx(100.0)
+
+
+def test_within_question_accuracy_ignores_how_high_each_question_scores():
+    first = ["a", "a", "b", "b"]
+    labels = np.array([1, 0, 1, 0])
+    similarity = np.array([0.9, 0.8, 0.5, 0.4])  # each question right, b's similar pair below a's dissimilar one
+    assert within_question_accuracy(first, similarity, labels) == pytest.approx(100.0)
+    assert pair_average_precision(similarity, labels) < 100.0
+    assert within_question_accuracy(first, np.array([0.9, 0.8, 0.4, 0.5]), labels) == pytest.approx(50.0)
+    assert within_question_accuracy(first, np.array([0.9, 0.9, 0.5, 0.4]), labels) == pytest.approx(50.0)  # a tie
+    with pytest.raises(ValueError, match="both"):
+        within_question_accuracy(["a", "b"], np.array([0.9, 0.1]), np.array([1, 0]))
 
 
 def test_v_measure_of_separated_clusters_is_100():

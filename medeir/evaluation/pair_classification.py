@@ -9,6 +9,9 @@ copy of the file, by their questions (each question occurs once):
     records = [r for r in records if r["query"] not in mqp_holdout_questions()]
 
 Each held-out record gives one similar pair ``(query, positive)`` and one dissimilar pair ``(query, negative)``.
+AP ranks all pairs by one cosine scale, as a fixed duplicate threshold would; the within-question accuracy asks only
+whether each question's similar rewrite scores above its dissimilar question, as ranking candidates for one question
+would. A model can lose AP while keeping the accuracy when its cosines sit at different heights for different questions.
 """
 
 from __future__ import annotations
@@ -59,7 +62,23 @@ def pair_average_precision(similarity: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * float(average_precision_score(labels, similarity))
 
 
+def within_question_accuracy(first: list[str], similarity: np.ndarray, labels: np.ndarray) -> float:
+    """Share (×100) of the questions in ``first`` whose every similar pair scores above every dissimilar pair of the
+    same question; a question needs at least one pair of each label."""
+    similar: dict[str, list[float]] = {}
+    dissimilar: dict[str, list[float]] = {}
+    for question, score, label in zip(first, similarity, labels, strict=True):
+        (similar if label == 1 else dissimilar).setdefault(question, []).append(float(score))
+    questions = similar.keys() & dissimilar.keys()
+    if not questions:
+        raise ValueError("no question has both a similar and a dissimilar pair")
+    return 100.0 * sum(min(similar[q]) > max(dissimilar[q]) for q in questions) / len(questions)
+
+
 def evaluate_pairs(encoder: Encoder, path: str | Path = MQP_FILE) -> dict[str, float]:
-    """``{"cos_sim_ap": ...}`` on the held-out MQP pairs; questions go through ``encode_queries``."""
+    """AP and within-question accuracy of cosine on the held-out MQP pairs; questions go through
+    ``encode_queries``."""
     first, second, labels = load_mqp_holdout(path)
-    return {"cos_sim_ap": pair_average_precision(pair_cosines(encoder.encode_queries, first, second), labels)}
+    similarity = pair_cosines(encoder.encode_queries, first, second)
+    return {"cos_sim_ap": pair_average_precision(similarity, labels),
+            "cos_sim_question_accuracy": within_question_accuracy(first, similarity, labels)}

@@ -11,6 +11,7 @@ METRIC_LABELS = {
     "mrr_at_10": "MRR@10",
     "cos_sim_spearman": "Spearman (cosine)",
     "cos_sim_ap": "AP (cosine)",
+    "cos_sim_question_accuracy": "accuracy within question (cosine)",
     "v_measure": "V-measure",
 }
 
