@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-TASK_HELP = "Task to run (repeatable): retrieval, rerank, sts, pairs, clustering. Default: all."
+TASK_HELP = "Task to run (repeatable): retrieval, rerank, hybrid, sts, pairs, clustering. Default: all."
 BASELINE_HELP = "Baseline to add (repeatable): minilm, bm25, or 'none'. Default: minilm and bm25."
 
 

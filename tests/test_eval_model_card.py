@@ -29,6 +29,7 @@ RECORDS = [
     record("medeir", "scifact", "retrieval", {"ndcg_at_10": 70.123, "recall_at_100": 90.0, "mrr_at_10": 66.6}),
     record("medeir", "scifact", "rerank", {"ndcg_at_10": 71.0, "mrr_at_10": 67.0, "bm25_ndcg_at_10": 68.6,
                                            "dense_ndcg_at_10": 70.1}),
+    record("medeir", "scifact", "hybrid", {"ndcg_at_10": 72.0, "recall_at_100": 95.0, "mrr_at_10": 68.0}),
     record("medeir", "stsb-test", "sts", {"cos_sim_spearman": 80.5}),
     record("all-MiniLM-L6-v2", "stsb-test", "sts", {"cos_sim_spearman": 82.03}),
 ]
@@ -49,7 +50,8 @@ def test_model_index_is_written_and_parsed_by_huggingface_hub(tmp_path):
     assert results[("Retrieval", "BeIR/scifact", "ndcg_at_10")].dataset_split == "test"
     assert results[("Reranking", "BeIR/scifact", "ndcg_at_10")].metric_value == 71.0
     assert results[("STS", "mteb/stsbenchmark-sts", "cos_sim_spearman")].metric_value == 80.5
-    assert len(card.data.eval_results) == 6  # 3 retrieval + 2 rerank + 1 sts; no baseline, no BM25/dense extras
+    # 3 retrieval + 2 rerank + 1 sts; no baseline, no BM25/dense extras, no hybrid (BM25 and the model together)
+    assert len(card.data.eval_results) == 6
 
 
 def test_rerunning_replaces_results_instead_of_duplicating(tmp_path):

@@ -128,7 +128,7 @@ def test_clustering_uses_document_encoding_and_reaches_100_on_label_aligned_embe
     assert encoder.calls == [("document", len(texts))]
 
 
-def test_rerank_reorders_bm25_candidates_in_run_eval(tmp_path):
+def test_rerank_and_hybrid_use_bm25_candidates_in_run_eval(tmp_path):
     beir = tmp_path / "tiny"
     (beir / "qrels").mkdir(parents=True)
     docs = {
@@ -141,22 +141,28 @@ def test_rerank_reorders_bm25_candidates_in_run_eval(tmp_path):
     (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
     # dense: d3 (not a BM25 candidate: no shared word) first, d1 second; among BM25's {d2, d1} d1 wins.
     table = {"aspirin fever": [1, 0, 0], docs["d3"]: [1, 0, 0], docs["d1"]: [0.8, 0.6, 0], docs["d2"]: [0, 1, 0]}
-    summary = run_eval(TableEncoder(table, name="fake"), [beir], ["bm25"], tmp_path / "out", ["retrieval", "rerank"],
-                       show_progress=False)
+    summary = run_eval(TableEncoder(table, name="fake"), [beir], ["bm25"], tmp_path / "out",
+                       ["retrieval", "rerank", "hybrid"], show_progress=False)
     results = {(r["model"], r["task"]): r["metrics"] for r in summary["results"]}
     second_place = 100 / math.log2(3)
     assert results[("BM25", "retrieval")]["ndcg_at_10"] == pytest.approx(second_place)
     assert results[("fake", "retrieval")]["ndcg_at_10"] == pytest.approx(second_place)
     assert results[("fake", "rerank")] == pytest.approx(
         {"ndcg_at_10": 100.0, "mrr_at_10": 100.0, "bm25_ndcg_at_10": second_place, "dense_ndcg_at_10": second_place})
+    # Fused (k = 60): d2 1/61 + 1/63 (BM25 first, dense third) edges out d1 2/62 (second in both); d3 1/61 is third.
+    assert results[("fake", "hybrid")] == pytest.approx(
+        {"ndcg_at_10": second_place, "recall_at_100": 100.0, "mrr_at_10": 50.0})
     assert summary["model"] == "fake" and summary["models"] == ["fake", "BM25"]
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["BM25__tiny__retrieval.json", "fake__tiny__rerank.json", "fake__tiny__retrieval.json",
-                       "results.json", "results.md"]
+    assert written == ["BM25__tiny__retrieval.json", "fake__tiny__hybrid.json", "fake__tiny__rerank.json",
+                       "fake__tiny__retrieval.json", "results.json", "results.md"]
+    assert "reciprocal rank fusion (k = 60)" in json.loads((tmp_path / "out" / "fake__tiny__hybrid.json").read_text())[
+        "fusion"]
     record = json.loads((tmp_path / "out" / "fake__tiny__rerank.json").read_text())
     assert record["machine"]["cores"] >= 1 and "torch" in record["machine"]
     table_md = (tmp_path / "out" / "results.md").read_text()
     assert f"| retrieval | tiny | nDCG@10 | {second_place:.2f} | {second_place:.2f} |" in table_md
+    assert f"| hybrid | tiny | nDCG@10 | {second_place:.2f} | – |" in table_md
     assert f"| tiny | fake | {second_place:.2f} | {second_place:.2f} | 100.00 |" in table_md
 
 

@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 from haystack import Document, Pipeline
-from haystack.components.retrievers.in_memory import InMemoryEmbeddingRetriever
+from haystack.components.joiners import DocumentJoiner
+from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack.utils import ComponentDevice
 from haystack_integrations.components.embedders.medeir import MedEIRDocumentEmbedder, MedEIRTextEmbedder
 
 from medeir.encode import Embedder
+from medeir.evaluation.fusion import reciprocal_rank_fusion
 
 TEXT_TYPE = "haystack_integrations.components.embedders.medeir.text_embedder.MedEIRTextEmbedder"
 
@@ -144,3 +146,33 @@ def test_shipped_model_ranks_the_answer_first(shipped_model_folder, medical_corp
     query.connect("embedder.embedding", "retriever.query_embedding")
     ranked = {q: query.run({"embedder": {"text": q}})["retriever"]["documents"][0].id for q in queries}
     assert ranked == queries
+
+
+def test_document_joiner_fuses_ranks_as_the_hybrid_evaluation_does():
+    """Haystack's reciprocal rank fusion (README: hybrid search) orders documents as `medeir eval --task hybrid`."""
+    bm25 = [Document(id=i, content=i, score=s) for i, s in (("a", 9.0), ("b", 4.0), ("c", 1.0), ("e", 0.5))]
+    dense = [Document(id=i, content=i, score=s) for i, s in (("c", 0.9), ("a", 0.8), ("f", 0.1))]
+    joined = DocumentJoiner(join_mode="reciprocal_rank_fusion").run(documents=[bm25, dense])["documents"]
+    ours = reciprocal_rank_fusion([{"q": {d.id: d.score for d in run}} for run in (bm25, dense)])["q"]
+    assert [d.id for d in joined] == sorted(ours, key=lambda i: (-ours[i], i)) == ["a", "c", "b", "f", "e"]
+
+
+def test_hybrid_pipeline_finds_what_either_retriever_finds(shipped_model_folder, medical_corpus, documents):
+    """BM25 and the shipped model joined by reciprocal rank fusion: each paraphrased query (no shared key term with
+    its answer, so BM25 alone misses some) still gets its answer first."""
+    _, queries = medical_corpus
+    store = InMemoryDocumentStore(embedding_similarity_function="cosine")
+    store.write_documents(document_embedder(shipped_model_folder).run(documents)["documents"])
+    hybrid = Pipeline()
+    hybrid.add_component("embedder", text_embedder(shipped_model_folder))
+    hybrid.add_component("dense", InMemoryEmbeddingRetriever(document_store=store, top_k=3))
+    hybrid.add_component("bm25", InMemoryBM25Retriever(document_store=store, top_k=3))
+    hybrid.add_component("joiner", DocumentJoiner(join_mode="reciprocal_rank_fusion", top_k=3))
+    hybrid.connect("embedder.embedding", "dense.query_embedding")
+    hybrid.connect("dense.documents", "joiner.documents")
+    hybrid.connect("bm25.documents", "joiner.documents")
+    runs = {q: hybrid.run({"embedder": {"text": q}, "bm25": {"query": q}}, include_outputs_from={"bm25"})
+            for q in queries}
+    assert {q: run["joiner"]["documents"][0].id for q, run in runs.items()} == queries
+    bm25_first = {q: (run["bm25"]["documents"] or [Document(id="none")])[0].id for q, run in runs.items()}
+    assert bm25_first != queries  # BM25 alone gets some wrong

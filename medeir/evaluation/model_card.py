@@ -14,6 +14,7 @@ import yaml
 
 from .report import METRIC_LABELS
 
+# The tasks whose results go into the card; ``hybrid`` stays out: it scores BM25 and the model together, not the model.
 TASK_TYPES = {
     "retrieval": ("Retrieval", "Retrieval"),
     "rerank": ("Reranking", "Re-ranking of BM25 top-100"),
@@ -61,7 +62,7 @@ def update_model_index(readme: str | Path, records: Sequence[dict], model_name: 
     """Put ``model_name``'s records into ``readme``'s ``model-index`` (created if missing); returns the metadata."""
     path = Path(readme)
     metadata, body = split_front_matter(path.read_text(encoding="utf-8") if path.is_file() else "")
-    new = [result_entry(r) for r in records if r["model"] == model_name]
+    new = [result_entry(r) for r in records if r["model"] == model_name and r["task"] in TASK_TYPES]
     if not new:
         present = sorted({r["model"] for r in records})
         raise ValueError(f"no results for model {model_name!r}; models present: {present}")

@@ -51,9 +51,10 @@ def markdown_tables(records: Sequence[dict], models: Sequence[str]) -> str:
         [task, dataset] + [cell(by_key[(m, dataset, task)]["encode_seconds"]) if (m, dataset, task) in by_key else "–"
                            for m in models]
         for task, dataset in slots
-        if task != "rerank"
+        if task not in ("rerank", "hybrid")
     ]
-    lines += ["", "Encode time, seconds (BM25: index + search; re-ranking reuses the retrieval embeddings):", ""]
+    lines += ["", "Encode time, seconds (BM25: index + search; re-ranking and hybrid reuse the retrieval embeddings):",
+              ""]
     lines += table(["task", "dataset", *models], time_rows)
     if records:
         machine = records[0]["machine"]

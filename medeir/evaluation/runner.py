@@ -2,9 +2,10 @@
 
 Tasks: ``retrieval`` (exact cosine top-100 on each BEIR folder: nDCG@10, Recall@100, MRR@10), ``rerank`` (the model
 re-orders BM25's top-100: nDCG@10 of BM25 alone, the model alone and BM25 -> model), ``sts`` (STS-B test Spearman),
-``pairs`` (held-out medical question pairs AP) and ``clustering`` (MedQuAD answers by question type, V-measure).
-Baselines: ``minilm`` (all-MiniLM-L6-v2, offline) and ``bm25`` (retrieval only; BM25 is also the re-ranking first
-stage whenever ``rerank`` runs).
+``hybrid`` (BM25's and the model's top-100 merged by reciprocal rank fusion: nDCG@10, Recall@100, MRR@10), ``sts``
+(STS-B test Spearman), ``pairs`` (held-out medical question pairs: AP, accuracy within question) and ``clustering``
+(MedQuAD answers by question type, V-measure). Baselines: ``minilm`` (all-MiniLM-L6-v2, offline) and ``bm25``
+(retrieval only; BM25 also gives the first stage of ``rerank`` and the other list of ``hybrid`` whenever they run).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .bm25 import bm25_search
 from .clustering import evaluate_clustering
 from .data_paths import BEIR_DIRS, MEDQUAD_FILE, MQP_FILE, STS_FILE
 from .encoders import Encoder, load_encoder
+from .fusion import RRF_K, reciprocal_rank_fusion
 from .metrics import retrieval_metrics
 from .pair_classification import evaluate_pairs
 from .report import write_markdown
@@ -38,7 +40,8 @@ from .sts import evaluate_sts
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("retrieval", "rerank", "sts", "pairs", "clustering")
+TASKS = ("retrieval", "rerank", "hybrid", "sts", "pairs", "clustering")
+BEIR_TASKS = frozenset({"retrieval", "rerank", "hybrid"})  # the tasks that read the BEIR folders
 BASELINES = ("minilm", "bm25")
 BM25_NAME = "BM25"
 TOP_K = 100
@@ -113,7 +116,7 @@ def evaluate_beir(
     doc_ids, query_ids = list(dataset.corpus), list(dataset.queries)
     sizes = {"queries": len(query_ids), "documents": len(doc_ids), "skipped_qrels": dataset.skipped_qrels}
     bm25_run = None
-    if with_bm25 or "rerank" in tasks:
+    if with_bm25 or {"rerank", "hybrid"} & set(tasks):
         start = time.perf_counter()
         bm25_run = bm25_search(dataset.corpus, dataset.queries, TOP_K)
         bm25_seconds = time.perf_counter() - start
@@ -126,7 +129,8 @@ def evaluate_beir(
         encoder.seconds = 0.0
         queries = encoder.encode_queries([dataset.queries[i] for i in query_ids])
         documents = encoder.encode_documents([dataset.corpus[i] for i in doc_ids])
-        dense = retrieval_metrics(dataset.qrels, search(query_ids, queries, doc_ids, documents, TOP_K, device=device))
+        dense_run = search(query_ids, queries, doc_ids, documents, TOP_K, device=device)
+        dense = retrieval_metrics(dataset.qrels, dense_run)
         if "retrieval" in tasks:
             writer.add(encoder.name, dataset.name, "retrieval", dense, encoder.seconds, **sizes)
         if "rerank" in tasks:
@@ -135,6 +139,10 @@ def evaluate_beir(
                        "bm25_ndcg_at_10": bm25_metrics["ndcg_at_10"], "dense_ndcg_at_10": dense["ndcg_at_10"]}
             writer.add(encoder.name, dataset.name, "rerank", metrics, encoder.seconds, first_stage=f"BM25 top-{TOP_K}",
                        **sizes)
+        if "hybrid" in tasks:
+            fused = retrieval_metrics(dataset.qrels, reciprocal_rank_fusion([bm25_run, dense_run]))
+            fusion = f"reciprocal rank fusion (k = {RRF_K}) of BM25 top-{TOP_K} and model top-{TOP_K}"
+            writer.add(encoder.name, dataset.name, "hybrid", fused, encoder.seconds, fusion=fusion, **sizes)
 
 
 def check_choices(values: Sequence[str], allowed: Sequence[str], what: str) -> list[str]:
@@ -188,11 +196,11 @@ def run_eval(
     baselines = check_choices(baselines, BASELINES, "baseline(s)")
     if not tasks:
         raise ValueError(f"no tasks given; choose from {list(TASKS)}")
-    if {"retrieval", "rerank"} & set(tasks) and not data_dirs:
-        raise ValueError("retrieval/rerank need at least one BEIR folder (data_dirs)")
+    if BEIR_TASKS & set(tasks) and not data_dirs:
+        raise ValueError("retrieval/rerank/hybrid need at least one BEIR folder (data_dirs)")
     torch_device = resolve_device(device)
     datasets = [dataclasses.replace(load_beir(folder), name=beir_label(folder)) for folder in data_dirs] \
-        if {"retrieval", "rerank"} & set(tasks) else []
+        if BEIR_TASKS & set(tasks) else []
     options = {"device": device, "batch_size": batch_size, "max_length": max_length, "show_progress": show_progress}
     main = model if isinstance(model, Encoder) else load_encoder(model, **options)
     extra = [load_encoder(b, **options) for b in baselines if b != "bm25" and b != model]
