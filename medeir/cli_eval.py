@@ -36,7 +36,8 @@ def eval_command(
         Path | None, typer.Option(help="README.md whose model-index gets this model's results.")
     ] = None,
 ) -> None:
-    """Evaluate a model and baselines on retrieval, re-ranking, STS, medical pairs and clustering."""
+    """Evaluate a model and baselines on retrieval, re-ranking, hybrid (BM25 + model), STS, medical pairs and
+    clustering."""
     from medeir.evaluation import data_paths
     from medeir.evaluation.model_card import update_model_index
     from medeir.evaluation.runner import BASELINES, TASKS, run_eval
@@ -67,7 +68,10 @@ def eval_command(
         raise typer.BadParameter(str(err)) from err
     typer.echo((output / "results.md").read_text())
     if model_card is not None:
-        update_model_index(model_card, summary["results"], summary["model"])
+        try:
+            update_model_index(model_card, summary["results"], summary["model"])
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from err
         typer.echo(f"updated model-index in {model_card}")
 
 

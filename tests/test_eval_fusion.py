@@ -15,10 +15,10 @@ def test_fused_scores_sum_reciprocal_ranks_over_the_lists_holding_each_document(
     assert reciprocal_rank_fusion([bm25, dense])["q"]["a"] == pytest.approx(1 / 61 + 1 / 62)
 
 
-def test_equal_scores_rank_by_document_id_whatever_the_dictionary_order():
+def test_equal_scores_rank_as_trec_eval_ranks_them_whatever_the_dictionary_order():
     one = reciprocal_rank_fusion([{"q": {"y": 1.0, "x": 1.0}}], k=0)
     other = reciprocal_rank_fusion([{"q": {"x": 1.0, "y": 1.0}}], k=0)
-    assert one == other == {"q": {"x": 1.0, "y": 0.5}}
+    assert one == other == {"q": {"y": 1.0, "x": 0.5}}  # equal scores: the higher document id first
 
 
 def test_queries_of_either_run_are_kept_and_a_bad_k_is_refused():

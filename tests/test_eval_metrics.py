@@ -40,6 +40,19 @@ def test_mrr_at_10_ignores_hits_below_rank_10_and_missing_queries_count_zero():
     assert cut_run(run, 10)["q1"].keys() == {f"miss{i}" for i in range(10)}
 
 
+def test_a_tie_at_the_cut_off_counts_the_same_document_for_mrr_as_for_ndcg():
+    qrels = {"q": {"a-hit": 1}}
+    # ranks 1-9 are misses; "a-hit" and "z-miss" tie for rank 10, listed hit first. trec_eval ranks equal scores by
+    # document id, higher first, so "z-miss" is tenth and the hit eleventh, for nDCG@10 and for MRR@10 alike.
+    run = {"q": {f"miss{i}": 2.0 - i / 100 for i in range(9)} | {"a-hit": 1.0, "z-miss": 1.0}}
+    metrics = retrieval_metrics(qrels, run)
+    assert metrics["ndcg_at_10"] == 0.0 and metrics["mrr_at_10"] == 0.0
+    assert "z-miss" in cut_run(run, 10)["q"] and "a-hit" not in cut_run(run, 10)["q"]
+    flipped = {"q": run["q"] | {"z-miss": 0.5}}  # no tie: the hit is tenth for both
+    assert retrieval_metrics(qrels, flipped)["mrr_at_10"] == pytest.approx(10.0)
+    assert retrieval_metrics(qrels, flipped)["ndcg_at_10"] > 0
+
+
 def test_top_k_matches_brute_force_across_query_batches():
     rng = np.random.default_rng(0)
     queries, docs = rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=(20, 5)).astype(np.float32)

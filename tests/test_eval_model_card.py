@@ -74,3 +74,5 @@ def test_card_without_front_matter_gets_one_and_results_file_defaults_to_the_eva
     assert readme.read_text().startswith("---\nmodel-index:") and readme.read_text().endswith("# Plain card\n")
     with pytest.raises(ValueError, match="no results for model 'nobody'"):
         update_model_index(readme, RECORDS, "nobody")
+    with pytest.raises(ValueError, match="none of 'medeir'.s results belongs in a model card"):
+        update_model_index(readme, [r for r in RECORDS if r["task"] == "hybrid"], "medeir")

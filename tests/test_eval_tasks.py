@@ -169,5 +169,7 @@ def test_rerank_and_hybrid_use_bm25_candidates_in_run_eval(tmp_path):
 def test_run_eval_rejects_unknown_tasks_and_baselines(tmp_path):
     with pytest.raises(ValueError, match="unknown task"):
         run_eval(TableEncoder(), [], [], tmp_path, ["retreival"])
+    with pytest.raises(ValueError, match="need at least one BEIR folder"):
+        run_eval(TableEncoder(), [], [], tmp_path, ["hybrid"])
     with pytest.raises(ValueError, match="unknown baseline"):
         run_eval(TableEncoder(), [], ["bm42"], tmp_path, ["sts"])

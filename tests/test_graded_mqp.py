@@ -10,6 +10,7 @@ from medeir.evaluation.data_paths import MQP_FILE
 from medeir.evaluation.pair_classification import mqp_holdout_questions
 from medeir.train.data import ScoredPairSampler
 from medeir.train.graded_mqp import TARGET, score_for_cosine, write_graded_mqp
+from medeir.train.tasks import holdout_filter
 
 
 def test_score_for_cosine_interpolates_between_bin_means_and_clips_outside():
@@ -53,3 +54,9 @@ def test_written_pairs_leave_out_the_hold_out_and_carry_the_teacher_scores(tmp_p
         ("Does flu cause fever?", 3.0), ("Does flu cause fever?", 1.0),
     ]
     assert held not in {p.first for p in pairs}
+    # A graded pair naming a held-out question is dropped by the training loader, whatever file it comes in.
+    leaked = tmp_path / "leaked.jsonl"
+    leaked.write_text(json.dumps({"sentence1": "ok", "sentence2": held, "score": 1.0}) + "\n"
+                      + json.dumps({"sentence1": "ok", "sentence2": "fine", "score": 2.0}) + "\n")
+    assert [(p.first, p.second) for p in ScoredPairSampler([leaked], seed=0, keep=holdout_filter).pairs] == [
+        ("ok", "fine")]

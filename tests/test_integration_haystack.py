@@ -174,5 +174,6 @@ def test_hybrid_pipeline_finds_what_either_retriever_finds(shipped_model_folder,
     runs = {q: hybrid.run({"embedder": {"text": q}, "bm25": {"query": q}}, include_outputs_from={"bm25"})
             for q in queries}
     assert {q: run["joiner"]["documents"][0].id for q, run in runs.items()} == queries
+    assert all(run["joiner"]["documents"][0].score > run["joiner"]["documents"][1].score for run in runs.values())
     bm25_first = {q: (run["bm25"]["documents"] or [Document(id="none")])[0].id for q, run in runs.items()}
     assert bm25_first != queries  # BM25 alone gets some wrong

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .metrics import Run
+from .metrics import Run, ranked
 
 RRF_K = 60
 
@@ -17,14 +17,14 @@ RRF_K = 60
 def reciprocal_rank_fusion(runs: Sequence[Run], k: int = RRF_K) -> Run:
     """One run holding every query of ``runs`` and each document any of them ranks, scored by reciprocal rank fusion.
 
-    Within a run, equal scores are ranked by document id, so the result does not depend on dictionary order."""
+    Each run's documents are ranked as trec_eval ranks them (``metrics.ranked``: equal scores by document id), so the
+    result does not depend on dictionary order."""
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
     fused: Run = {}
     for run in runs:
         for query_id, scored in run.items():
             scores = fused.setdefault(query_id, {})
-            ranked = sorted(scored.items(), key=lambda item: (-item[1], item[0]))
-            for rank, (doc_id, _) in enumerate(ranked, start=1):
+            for rank, (doc_id, _) in enumerate(ranked(scored), start=1):
                 scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (k + rank)
     return fused

@@ -11,12 +11,14 @@ Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
 
 
+def ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
+    """``(doc_id, score)`` best first, in trec_eval's order: by score, equal scores by document id, higher first."""
+    return sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)
+
+
 def cut_run(run: Run, k: int) -> Run:
-    """Keep each query's ``k`` highest-scoring documents."""
-    return {
-        query_id: dict(sorted(scores.items(), key=lambda item: item[1], reverse=True)[:k])
-        for query_id, scores in run.items()
-    }
+    """Keep each query's ``k`` first documents in trec_eval's order (so MRR@10 counts the top ten nDCG@10 counts)."""
+    return {query_id: dict(ranked(scores)[:k]) for query_id, scores in run.items()}
 
 
 def per_query_measure(qrels: Qrels, run: Run, measure: str, result_key: str) -> dict[str, float]:

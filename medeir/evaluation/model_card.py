@@ -62,10 +62,13 @@ def update_model_index(readme: str | Path, records: Sequence[dict], model_name: 
     """Put ``model_name``'s records into ``readme``'s ``model-index`` (created if missing); returns the metadata."""
     path = Path(readme)
     metadata, body = split_front_matter(path.read_text(encoding="utf-8") if path.is_file() else "")
-    new = [result_entry(r) for r in records if r["model"] == model_name and r["task"] in TASK_TYPES]
-    if not new:
+    own = [r for r in records if r["model"] == model_name]
+    if not own:
         present = sorted({r["model"] for r in records})
         raise ValueError(f"no results for model {model_name!r}; models present: {present}")
+    new = [result_entry(r) for r in own if r["task"] in TASK_TYPES]
+    if not new:
+        raise ValueError(f"none of {model_name!r}'s results belongs in a model card (tasks {sorted(TASK_TYPES)})")
     index = metadata.get("model-index") or []
     entry = next((e for e in index if e.get("name") == model_name), None)
     if entry is None:

@@ -11,7 +11,7 @@ METRIC_LABELS = {
     "mrr_at_10": "MRR@10",
     "cos_sim_spearman": "Spearman (cosine)",
     "cos_sim_ap": "AP (cosine)",
-    "cos_sim_question_accuracy": "accuracy within question (cosine)",
+    "cos_sim_question_accuracy": "Accuracy within question (cosine)",
     "v_measure": "V-measure",
 }
 
@@ -51,7 +51,7 @@ def markdown_tables(records: Sequence[dict], models: Sequence[str]) -> str:
         [task, dataset] + [cell(by_key[(m, dataset, task)]["encode_seconds"]) if (m, dataset, task) in by_key else "–"
                            for m in models]
         for task, dataset in slots
-        if task not in ("rerank", "hybrid")
+        if task not in ("rerank", "hybrid")  # they reuse the retrieval embeddings
     ]
     lines += ["", "Encode time, seconds (BM25: index + search; re-ranking and hybrid reuse the retrieval embeddings):",
               ""]

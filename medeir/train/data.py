@@ -324,10 +324,12 @@ class ScoredPair:
     score: float
 
 
-def read_scored_pairs(path: Path) -> list[ScoredPair]:
-    """Every ``sentence1``/``sentence2``/``score`` row of a JSONL(.gz) file, whatever its score."""
+def read_scored_pairs(path: Path, keep: PairFilter | None = None) -> list[ScoredPair]:
+    """Every ``sentence1``/``sentence2``/``score`` row of a JSONL(.gz) file that ``keep`` keeps, whatever its score."""
     pairs = []
     for number, record in read_jsonl(path):
+        if keep is not None and not keep(path.name, record):
+            continue
         first, second, score = (record.get(key) for key in ("sentence1", "sentence2", "score"))
         if not (isinstance(first, str) and isinstance(second, str) and isinstance(score, int | float)):
             raise ValueError(f"{path}:{number}: a graded pair needs text sentence1, text sentence2 and a numeric score")
@@ -339,8 +341,8 @@ class ScoredPairSampler:
     """Endless batches of graded sentence pairs from several files, pooled and visited in a fresh random order each
     pass."""
 
-    def __init__(self, files: list[Path], seed: int):
-        self.pairs = [pair for file in files for pair in read_scored_pairs(file)]
+    def __init__(self, files: list[Path], seed: int, keep: PairFilter | None = None):
+        self.pairs = [pair for file in files for pair in read_scored_pairs(file, keep)]
         if not self.pairs:
             raise ValueError(f"no graded pairs in {[str(f) for f in files]}")
         self.rng = random.Random(seed)

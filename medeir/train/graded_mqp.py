@@ -58,11 +58,12 @@ def teacher_scores(records: list[dict], sts_file: Path, encode: Encode) -> tuple
     sts = read_scored_pairs(sts_file)
     sts_cosines = pair_cosines(encode, [p.first for p in sts], [p.second for p in sts])
     sts_scores = np.array([p.score for p in sts])
-    queries = [r["query"] for r in records]
-    return tuple(
-        score_for_cosine(sts_cosines, sts_scores, float(pair_cosines(encode, queries, [r[k] for r in records]).mean()))
-        for k in ("positive", "negative")
-    )
+    count = len(records)
+    cosines = pair_cosines(encode, [r["query"] for r in records] * 2,
+                           [r["positive"] for r in records] + [r["negative"] for r in records])
+    similar, dissimilar = (score_for_cosine(sts_cosines, sts_scores, float(c.mean()))
+                           for c in (cosines[:count], cosines[count:]))
+    return similar, dissimilar
 
 
 def write_graded_mqp(data_dir: str | Path, output_dir: str | Path, encode: Encode) -> tuple[int, float, float]:

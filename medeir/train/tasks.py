@@ -38,6 +38,8 @@ def holdout_filter(file_name: str, record: dict) -> bool:
 
     if file_name.startswith("mqp_pairs"):
         return record.get("query") not in mqp_holdout_questions()
+    if "sentence1" in record:  # a graded pair (e.g. MQP's, python -m medeir.train.graded_mqp) of any file
+        return not {record.get("sentence1"), record.get("sentence2")} & mqp_holdout_questions()
     return not (file_name.startswith("medquad_pairs") and record.get("positive") in clustering_answers())
 
 
@@ -122,7 +124,8 @@ class ContrastiveTask:
             self.texts = TextSampler(files, settings.seed)
         self.graded = None
         if self.settings.graded_pairs_per_batch:
-            self.graded = ScoredPairSampler(expand_files(data_dir, self.settings.graded_pair_files), settings.seed)
+            files = expand_files(data_dir, self.settings.graded_pair_files)
+            self.graded = ScoredPairSampler(files, settings.seed, holdout_filter)
         degraded, keywords = self.settings.degraded_passage_share, self.settings.keyword_query_share
         self.degrader = PassageDegrader(degraded, settings.seed) if degraded else None
         queries = (pair.query for pairs in sources.values() for pair in pairs)
