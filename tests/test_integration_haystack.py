@@ -136,13 +136,19 @@ def test_bad_input(tiny_model_folder, embedder):
         docs.run([Document(content="a"), Document(id="no-text", content=None)])
 
 
-def test_shipped_model_ranks_the_answer_first(shipped_model_folder, medical_corpus, documents):
-    _, queries = medical_corpus
+@pytest.fixture
+def shipped_store(shipped_model_folder, documents):
+    """The medical passages embedded by the shipped model in an in-memory store."""
     store = InMemoryDocumentStore(embedding_similarity_function="cosine")
     store.write_documents(document_embedder(shipped_model_folder).run(documents)["documents"])
+    return store
+
+
+def test_shipped_model_ranks_the_answer_first(shipped_model_folder, medical_corpus, shipped_store):
+    _, queries = medical_corpus
     query = Pipeline()
     query.add_component("embedder", text_embedder(shipped_model_folder))
-    query.add_component("retriever", InMemoryEmbeddingRetriever(document_store=store, top_k=2))
+    query.add_component("retriever", InMemoryEmbeddingRetriever(document_store=shipped_store, top_k=2))
     query.connect("embedder.embedding", "retriever.query_embedding")
     ranked = {q: query.run({"embedder": {"text": q}})["retriever"]["documents"][0].id for q in queries}
     assert ranked == queries
@@ -157,16 +163,14 @@ def test_document_joiner_fuses_ranks_as_the_hybrid_evaluation_does():
     assert [d.id for d in joined] == sorted(ours, key=lambda i: (-ours[i], i)) == ["a", "c", "b", "f", "e"]
 
 
-def test_hybrid_pipeline_finds_what_either_retriever_finds(shipped_model_folder, medical_corpus, documents):
+def test_hybrid_pipeline_finds_what_either_retriever_finds(shipped_model_folder, medical_corpus, shipped_store):
     """BM25 and the shipped model joined by reciprocal rank fusion: each paraphrased query (no shared key term with
     its answer, so BM25 alone misses some) still gets its answer first."""
     _, queries = medical_corpus
-    store = InMemoryDocumentStore(embedding_similarity_function="cosine")
-    store.write_documents(document_embedder(shipped_model_folder).run(documents)["documents"])
     hybrid = Pipeline()
     hybrid.add_component("embedder", text_embedder(shipped_model_folder))
-    hybrid.add_component("dense", InMemoryEmbeddingRetriever(document_store=store, top_k=3))
-    hybrid.add_component("bm25", InMemoryBM25Retriever(document_store=store, top_k=3))
+    hybrid.add_component("dense", InMemoryEmbeddingRetriever(document_store=shipped_store, top_k=3))
+    hybrid.add_component("bm25", InMemoryBM25Retriever(document_store=shipped_store, top_k=3))
     hybrid.add_component("joiner", DocumentJoiner(join_mode="reciprocal_rank_fusion", top_k=3))
     hybrid.connect("embedder.embedding", "dense.query_embedding")
     hybrid.connect("dense.documents", "joiner.documents")
