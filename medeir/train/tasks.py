@@ -39,7 +39,8 @@ def holdout_filter(file_name: str, record: dict) -> bool:
     if file_name.startswith("mqp_pairs"):
         return record.get("query") not in mqp_holdout_questions()
     if "sentence1" in record:  # a graded pair (e.g. MQP's, python -m medeir.train.graded_mqp) of any file
-        return not {record.get("sentence1"), record.get("sentence2")} & mqp_holdout_questions()
+        texts = {text for text in (record.get("sentence1"), record.get("sentence2")) if isinstance(text, str)}
+        return not texts & mqp_holdout_questions()  # a row without text fails read_scored_pairs' own check
     return not (file_name.startswith("medquad_pairs") and record.get("positive") in clustering_answers())
 
 
