@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from medeir.evaluation.metrics import cut_run, per_query_measure, retrieval_metrics
+from medeir.evaluation.metrics import cut_run, per_query_measure, retrieval_metrics, top_overlap
 from medeir.evaluation.paired import paired_difference
 from medeir.evaluation.query_length import length_buckets, mean_by_group
 from medeir.evaluation.search import search, top_k
@@ -38,6 +38,15 @@ def test_mrr_at_10_ignores_hits_below_rank_10_and_missing_queries_count_zero():
     assert metrics["mrr_at_10"] == 0.0
     assert metrics["recall_at_100"] == pytest.approx(50.0)  # q1 found its doc within 100, q2 (absent) did not
     assert cut_run(run, 10)["q1"].keys() == {f"miss{i}" for i in range(10)}
+
+
+def test_top_overlap_counts_shared_documents_among_the_first_k_of_each_run():
+    run = {"q1": {"a": 3.0, "b": 2.0, "c": 1.0}, "q2": {"x": 1.0}}
+    other = {"q1": {"c": 9.0, "a": 8.0, "z": 7.0, "b": 0.1}}  # b is fourth in other: outside its top 3
+    assert top_overlap(run, other, k=3) == pytest.approx(100 * (2 + 0) / (3 * 2))  # q2 is missing from other
+    assert top_overlap(run, run, k=1) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="empty"):
+        top_overlap({}, other)
 
 
 def test_a_tie_at_the_cut_off_counts_the_same_document_for_mrr_as_for_ndcg():

@@ -151,7 +151,8 @@ def test_rerank_and_hybrid_use_bm25_candidates_in_run_eval(tmp_path):
         {"ndcg_at_10": 100.0, "mrr_at_10": 100.0, "bm25_ndcg_at_10": second_place, "dense_ndcg_at_10": second_place})
     # Fused (k = 60): d2 1/61 + 1/63 (BM25 first, dense third) edges out d1 2/62 (second in both); d3 1/61 is third.
     assert results[("fake", "hybrid")] == pytest.approx(
-        {"ndcg_at_10": second_place, "recall_at_100": 100.0, "mrr_at_10": 50.0})
+        {"ndcg_at_10": second_place, "recall_at_100": 100.0, "mrr_at_10": 50.0,
+         "bm25_overlap_at_10": 20.0})  # d1 and d2 are in both top tens: 2 of 10
     assert summary["model"] == "fake" and summary["models"] == ["fake", "BM25"]
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == ["BM25__tiny__retrieval.json", "fake__tiny__hybrid.json", "fake__tiny__rerank.json",

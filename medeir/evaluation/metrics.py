@@ -21,6 +21,15 @@ def cut_run(run: Run, k: int) -> Run:
     return {query_id: dict(ranked(scores)[:k]) for query_id, scores in run.items()}
 
 
+def top_overlap(run: Run, other: Run, k: int = 10) -> float:
+    """Mean over ``run``'s queries of the share (×100) of its first ``k`` documents that are also among ``other``'s
+    first ``k`` (trec_eval's order); a query ``other`` lacks shares nothing."""
+    if not run:
+        raise ValueError("the run is empty")
+    shared = [len(set(cut_run({q: s}, k)[q]) & set(cut_run({q: other.get(q, {})}, k)[q])) for q, s in run.items()]
+    return 100.0 * sum(shared) / (k * len(run))
+
+
 def per_query_measure(qrels: Qrels, run: Run, measure: str, result_key: str) -> dict[str, float]:
     """One pytrec_eval measure for every qrels query, ×100 (a query absent from the run scores 0)."""
     per_query = pytrec_eval.RelevanceEvaluator(qrels, {measure}).evaluate(run)

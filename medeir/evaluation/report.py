@@ -12,6 +12,7 @@ METRIC_LABELS = {
     "cos_sim_spearman": "Spearman (cosine)",
     "cos_sim_ap": "AP (cosine)",
     "cos_sim_question_accuracy": "Accuracy within question (cosine)",
+    "bm25_overlap_at_10": "model's top 10 also in BM25's (%)",
     "v_measure": "V-measure",
 }
 

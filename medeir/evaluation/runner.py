@@ -31,7 +31,7 @@ from .clustering import evaluate_clustering
 from .data_paths import BEIR_DIRS, MEDQUAD_FILE, MQP_FILE, STS_FILE
 from .encoders import Encoder, load_encoder
 from .fusion import RRF_K, reciprocal_rank_fusion
-from .metrics import retrieval_metrics
+from .metrics import retrieval_metrics, top_overlap
 from .pair_classification import evaluate_pairs
 from .report import write_markdown
 from .rerank import rerank
@@ -142,6 +142,7 @@ def evaluate_beir(
                        **sizes)
         if "hybrid" in tasks:
             fused = retrieval_metrics(dataset.qrels, reciprocal_rank_fusion([bm25_run, dense_run]))
+            fused["bm25_overlap_at_10"] = top_overlap(dense_run, bm25_run)  # how much the model adds to BM25
             fusion = f"reciprocal rank fusion (k = {RRF_K}) of BM25 top-{TOP_K} and model top-{TOP_K}"
             writer.add(encoder.name, dataset.name, "hybrid", fused, encoder.seconds, fusion=fusion, **sizes)
 
