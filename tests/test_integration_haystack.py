@@ -12,6 +12,7 @@ from haystack_integrations.components.embedders.medeir import MedEIRDocumentEmbe
 
 from medeir.encode import Embedder
 from medeir.evaluation.fusion import reciprocal_rank_fusion
+from medeir.evaluation.metrics import ranked
 
 TEXT_TYPE = "haystack_integrations.components.embedders.medeir.text_embedder.MedEIRTextEmbedder"
 
@@ -160,7 +161,7 @@ def test_document_joiner_fuses_ranks_as_the_hybrid_evaluation_does():
     dense = [Document(id=i, content=i, score=s) for i, s in (("c", 0.9), ("a", 0.8), ("f", 0.1))]
     joined = DocumentJoiner(join_mode="reciprocal_rank_fusion").run(documents=[bm25, dense])["documents"]
     ours = reciprocal_rank_fusion([{"q": {d.id: d.score for d in run}} for run in (bm25, dense)])["q"]
-    assert [d.id for d in joined] == sorted(ours, key=lambda i: (-ours[i], i)) == ["a", "c", "b", "f", "e"]
+    assert [d.id for d in joined] == [doc_id for doc_id, _ in ranked(ours)] == ["a", "c", "b", "f", "e"]
 
 
 def test_hybrid_pipeline_finds_what_either_retriever_finds(shipped_model_folder, medical_corpus, shipped_store):

@@ -26,7 +26,10 @@ def top_overlap(run: Run, other: Run, k: int = 10) -> float:
     first ``k`` (trec_eval's order); a query ``other`` lacks shares nothing."""
     if not run:
         raise ValueError("the run is empty")
-    shared = [len(set(cut_run({q: s}, k)[q]) & set(cut_run({q: other.get(q, {})}, k)[q])) for q, s in run.items()]
+    def first(scores: dict[str, float]) -> set[str]:
+        return {doc_id for doc_id, _ in ranked(scores)[:k]}
+
+    shared = [len(first(scores) & first(other.get(query_id, {}))) for query_id, scores in run.items()]
     return 100.0 * sum(shared) / (k * len(run))
 
 
