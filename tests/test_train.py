@@ -29,6 +29,7 @@ from medeir.train.data import (
     read_pairs,
 )
 from medeir.train.losses import (
+    cosine_distillation_loss,
     embedding_distillation_loss,
     graded_similarity_loss,
     in_batch_contrastive_loss,
@@ -184,6 +185,18 @@ def test_similarity_distillation_is_zero_for_same_ranking_and_grows_when_it_flip
     flipped = similarity_distillation_loss(q, -c, q, c)
     assert flipped.item() > 1.0
     assert similarity_distillation_loss(q, c, q, c, scale=1.0) < 1e-6
+
+
+def test_cosine_distillation_compares_the_cosines_themselves():
+    q, c = torch.randn(4, 8), torch.randn(6, 8)
+    rotation = torch.linalg.qr(torch.randn(8, 8)).Q
+    assert cosine_distillation_loss(2 * q @ rotation, c @ rotation, q, c).item() == pytest.approx(0.0, abs=1e-5)
+    e1, e2 = torch.eye(2)
+    teacher_q, teacher_c = e1[None], torch.stack([e1, e2])  # cosines 1 and 0
+    student_c = torch.stack([e1, e1 + e2])  # cosines 1 and 1/sqrt(2): one squared difference of 1/2
+    assert cosine_distillation_loss(e1[None], student_c, teacher_q, teacher_c).item() == pytest.approx(0.5)
+    two_queries = cosine_distillation_loss(torch.stack([e1, e1]), student_c, torch.stack([e1, e1]), teacher_c)
+    assert two_queries.item() == pytest.approx(0.5)  # summed over candidates, averaged over queries
 
 
 def test_graded_similarity_loss_follows_the_order_of_the_scores():
@@ -581,6 +594,36 @@ def test_graded_teacher_weight_adds_minilms_ranking_of_the_graded_sentences(data
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
     with pytest.raises(ValueError, match="graded_teacher_weight needs graded_pair_files"):
         ContrastiveTask(tiny_settings(data_dir, tmp_path, "contrastive.graded_teacher_weight=0.5"), tokenizer, CPU)
+
+
+def test_cosine_distill_weight_adds_the_cosine_differences_wherever_a_ranking_kl_is_taken(
+    data_dir, tmp_path, tokenizer
+):
+    """contrastive.cosine_distill_weight: the step loss grows by exactly that weight x the squared cosine differences
+    toward MiniLM on the pair rows of the ranking KL and on the graded batch; without a ranking KL it is an error."""
+    rows = [{"sentence1": f"a man plays the {w}", "sentence2": f"someone is playing a {w}", "score": i % 5}
+            for i, w in enumerate(["guitar", "piano", "flute", "drum", "violin", "harp", "cello", "banjo"])]
+    (data_dir / "train" / "graded.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    common = ("contrastive.batch_size=6", "contrastive.graded_pair_files=[train/graded.jsonl]",
+              "contrastive.graded_pairs_per_batch=8", "contrastive.graded_teacher_weight=0.5",
+              "contrastive.similarity_distill_weight=0.5")
+    ranked = tiny_settings(data_dir, tmp_path, *common)
+    levelled = tiny_settings(data_dir, tmp_path, *common, "contrastive.cosine_distill_weight=0.25")
+    model, ranked_task, levelled_task, fresh = student_and_tasks(tokenizer, ranked, levelled, ranked)
+    pairs, graded = fresh.mixture.batch(6), fresh.graded.batch(8)  # a fresh task draws the same first batches
+    with torch.no_grad():
+        extra = levelled_task.loss(model, 0) - ranked_task.loss(model, 0)
+        pair_term = cosine_distillation_loss(*ranking_inputs(fresh, model, pairs))
+        firsts, seconds = [g.first for g in graded], [g.second for g in graded]
+        length = ranked.contrastive.query_max_length
+        graded_term = cosine_distillation_loss(
+            fresh.embed(model, firsts, length), fresh.embed(model, seconds, length),
+            fresh.teacher_embed(firsts), fresh.teacher_embed(seconds),
+        )
+    assert pair_term > 0.05 and graded_term > 0.05  # a random student's cosines are not MiniLM's
+    assert extra.item() == pytest.approx(0.25 * (pair_term + graded_term).item(), rel=1e-4)
+    with pytest.raises(ValueError, match="cosine_distill_weight needs similarity_distill_weight"):
+        ContrastiveTask(tiny_settings(data_dir, tmp_path, "contrastive.cosine_distill_weight=0.5"), tokenizer, CPU)
 
 
 DISTINCT_WORDS = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]

@@ -50,6 +50,21 @@ def similarity_distillation_loss(
     return F.kl_div(student, teacher, reduction="batchmean", log_target=True)
 
 
+def cosine_distillation_loss(
+    student_queries: torch.Tensor,
+    student_candidates: torch.Tensor,
+    teacher_queries: torch.Tensor,
+    teacher_candidates: torch.Tensor,
+) -> torch.Tensor:
+    """Squared difference between the student's and the teacher's cosine similarity of every query to every
+    candidate, summed over the candidates and averaged over the queries. Unlike the ranking KL, which a constant shift
+    of one query's cosines leaves unchanged, it also asks for the teacher's levels: what a single similarity threshold
+    or a global ordering of pairs reads."""
+    student = cosine_logits(student_queries, student_candidates, 1.0)
+    teacher = cosine_logits(teacher_queries, teacher_candidates, 1.0)
+    return (student - teacher).pow(2).sum(-1).mean()
+
+
 def graded_similarity_loss(
     first: torch.Tensor, second: torch.Tensor, scores: torch.Tensor, scale: float = 20.0
 ) -> torch.Tensor:

@@ -85,6 +85,10 @@ class ContrastiveSettings:
     # not shortened to keywords get a second KL term of their own, averaged over their rows and added at the same
     # weight, so the keyword rows' term is as without them (e.g. a file whose queries are already short topics)
     similarity_distill_files: tuple[str, ...] = ()
+    # > 0: wherever a ranking KL toward the teacher is taken (similarity_distill_weight's rows, graded_teacher_weight's
+    # graded batch), also this weight x the squared difference of the student's and the teacher's cosines
+    # (cosine_distillation_loss), which fixes each query's level of similarity as well as its order
+    cosine_distill_weight: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .data import (
     read_pairs,
 )
 from .losses import (
+    cosine_distillation_loss,
     embedding_distillation_loss,
     graded_similarity_loss,
     in_batch_contrastive_loss,
@@ -101,7 +102,8 @@ class MLMTask:
 class ContrastiveTask:
     """In-batch-negative contrastive loss on pair mixtures, plus optional distillation from a teacher
     (all-MiniLM-L6-v2): squared distance to its embeddings of the same texts (and of extra distill-only text lines),
-    KL toward its in-batch ranking of the candidates, and KL toward its ranking of graded sentence pairs."""
+    KL toward its in-batch ranking of the candidates, and KL toward its ranking of graded sentence pairs (each KL
+    optionally with the squared difference of the cosines themselves)."""
 
     model_class = "MedEIRModel"
 
@@ -142,6 +144,10 @@ class ContrastiveTask:
         self.taught = self._pairs_of(sources, "similarity_distill_files") or frozenset()
         if self.settings.graded_teacher_weight > 0 and self.graded is None:
             raise ValueError("graded_teacher_weight needs graded_pair_files and graded_pairs_per_batch > 0")
+        if self.settings.cosine_distill_weight > 0 and not (
+            self.settings.similarity_distill_weight > 0 or self.settings.graded_teacher_weight > 0
+        ):
+            raise ValueError("cosine_distill_weight needs similarity_distill_weight > 0 or graded_teacher_weight > 0")
         uses_teacher = self._teaches_pairs or self.settings.graded_teacher_weight > 0
         self.teacher = self._load_teacher() if uses_teacher else None
 
@@ -261,6 +267,8 @@ class ContrastiveTask:
                 t_first, t_second = self.teacher_embed(firsts), self.teacher_embed(seconds)
                 ranking = similarity_distillation_loss(first, second, t_first, t_second, s.scale)
                 loss = loss + s.graded_teacher_weight * ranking
+                if s.cosine_distill_weight > 0:
+                    loss = loss + s.cosine_distill_weight * cosine_distillation_loss(first, second, t_first, t_second)
         if not self._teaches_pairs:
             return loss
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
@@ -277,6 +285,9 @@ class ContrastiveTask:
             for rows in row_sets:
                 ranking = similarity_distillation_loss(q[rows], s_candidates, t_q[rows], t_candidates, s.scale)
                 loss = loss + s.similarity_distill_weight * ranking
+                if s.cosine_distill_weight > 0:
+                    levels = cosine_distillation_loss(q[rows], s_candidates, t_q[rows], t_candidates)
+                    loss = loss + s.cosine_distill_weight * levels
         if s.distill_weight > 0:
             students, teachers = [q, p], [t_q, t_p]
             if self.texts is not None:
