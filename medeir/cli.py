@@ -21,7 +21,7 @@ from .cli_eval import eval_card_command, eval_command
 from .cli_tokenizer import tokenizer_app
 from .cli_train import mine_command, train_command
 
-EXPECTED_ERRORS = (OSError, ValueError, TypeError)
+EXPECTED_ERRORS = (OSError, ValueError, TypeError, ImportError)  # ImportError: an optional extra not installed
 SNIPPET_CHARS = 240
 
 
@@ -208,12 +208,17 @@ def search(
         Path | None, path_option("--model", "-m", text="Model folder. Default: the one the index was built with.")
     ] = None,
     device: DeviceOption = "auto",
+    hybrid: Annotated[
+        bool,
+        typer.Option(help="Fuse the model's ranking with BM25's (reciprocal rank fusion; the score is then the fused "
+                          "one). Needs pip install 'medeir[hybrid]'."),
+    ] = False,
 ) -> None:
     """Search an index: top-k documents with score, source and a snippet (long questions are truncated)."""
     from .index import Searcher
 
     _quiet_transformers()
-    searcher = Searcher(index_dir, model=model, device=device)
+    searcher = Searcher(index_dir, model=model, device=device, hybrid=hybrid)
     if question is not None:
         _print_hits(searcher.search(question, top_k))
         return

@@ -20,7 +20,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,6 +30,8 @@ from .atomic import TEMP_SUFFIX, atomic_write
 from .documents import Document
 from .encode import Embedder, read_prompts
 from .evaluation.beir_data import read_jsonl
+from .evaluation.fusion import reciprocal_rank_fusion
+from .evaluation.metrics import ranked
 from .loading import TOKENIZER_FILES
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ MANIFEST = "manifest.json"
 _DATA_FILE = r"(embeddings-[0-9a-f]{12}\.npy|metadata-[0-9a-f]{12}\.jsonl)"
 STALE_FILE = re.compile(rf"{_DATA_FILE}|\.({_DATA_FILE}|{re.escape(MANIFEST)})\..+{re.escape(TEMP_SUFFIX)}")
 DEFAULT_OVERLAP = 64  # tokens shared by consecutive chunks of a document longer than the context
+HYBRID_DEPTH = 100  # documents each retriever lists for hybrid search's fusion (as `medeir eval --task hybrid`)
 
 
 @dataclass(frozen=True)
@@ -305,7 +308,11 @@ def add_documents(
 
 
 class Searcher:
-    """Answer questions from an index with the model it was built with (or ``model``)."""
+    """Answer questions from an index with the model it was built with (or ``model``).
+
+    ``hybrid``: each document's rank by cosine and its rank by BM25 (over the same title + chunk texts) are merged by
+    reciprocal rank fusion, as `medeir eval --task hybrid` scores it; a hit's score is then the fused score, the sum
+    of 1 / (60 + rank) over the two lists. Needs the ``hybrid`` extra (bm25s, PyStemmer)."""
 
     def __init__(
         self,
@@ -315,8 +322,10 @@ class Searcher:
         device: str = "auto",
         dtype: str | None = None,
         embedder: Embedder | None = None,
+        hybrid: bool = False,
     ):
         self.index = load_index(index_dir)
+        self.keywords = _keyword_index(self.index) if hybrid else None
         model = model or self.index.manifest["model"]
         self.embedder = embedder or Embedder(model, device=device, dtype=dtype)
         if self.embedder.dim != self.index.dim:
@@ -330,4 +339,31 @@ class Searcher:
     def search(self, question: str, top_k: int = 5) -> list[Hit]:
         if not isinstance(question, str) or not question.strip():
             raise ValueError("the question is empty")
-        return self.index.search(self.embedder.encode_queries([question]), top_k)[0]
+        query = self.embedder.encode_queries([question])
+        if self.keywords is None:
+            return self.index.search(query, top_k)[0]
+        dense = self.index.search(query, max(top_k, HYBRID_DEPTH))[0]
+        lexical = self._keyword_hits(question, max(top_k, HYBRID_DEPTH))
+        fused = reciprocal_rank_fusion([{"q": {hit.doc_id: hit.score for hit in hits}} for hits in (dense, lexical)])
+        best = {hit.doc_id: hit for hit in (*lexical, *dense)}  # the chunk the model found, else BM25's
+        return [replace(best[doc_id], score=score) for doc_id, score in ranked(fused["q"])[:top_k]]
+
+    def _keyword_hits(self, question: str, documents: int) -> list[Hit]:
+        """BM25's first ``documents`` documents for ``question`` (best chunk each), best first."""
+        records, manifest = self.index.records, self.index.manifest
+        spare = manifest["count"] - manifest["documents"]  # chunks beyond each document's first
+        hits: dict[str, Hit] = {}
+        for row, score in self.keywords.search([question], documents + spare)[0]:
+            hits.setdefault(records[row]["doc_id"], Hit(score=score, **records[row]))
+        return list(hits.values())[:documents]
+
+
+def _keyword_index(index: VectorIndex):
+    """A BM25 index over ``index``'s chunks, read as the model reads them (title + chunk text)."""
+    try:
+        from .evaluation.bm25 import BM25Index
+    except ImportError as error:
+        raise ImportError(
+            f"hybrid search needs the bm25s and PyStemmer packages ({error}): pip install 'medeir[hybrid]'"
+        ) from error
+    return BM25Index([f"{r['title']} {r['text']}" if r["title"] else r["text"] for r in index.records])

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import sys
 
 import pytest
 import torch
@@ -82,6 +83,28 @@ def test_files_without_ids_do_not_replace_each_other(tmp_path, tiny_folder):
         assert result.exit_code == 0, result.output
         assert result.stdout.startswith("indexed 1 new and 0 replaced documents")
     assert sorted(r["doc_id"] for r in load_index(index_dir).records) == ["a.jsonl:1", "b.jsonl:1"]
+
+
+def test_hybrid_search_prints_the_fused_ranking(tmp_path, tiny_folder, corpus):
+    index_dir = tmp_path / "idx"
+    assert run("index", corpus, "--index", index_dir, "--model", tiny_folder).exit_code == 0
+    result = run("search", "--index", index_dir, "scaphoid", "--hybrid", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    expected = Searcher(index_dir, device="cpu", hybrid=True).search("scaphoid", top_k=5)
+    assert expected[0].doc_id.endswith("wrist.txt")  # BM25's only match: 1/61, plus 1/(60 + its cosine rank)
+    assert 1 / 61 + 1 / 63 <= expected[0].score <= 2 / 61
+    assert printed_hits(result.stdout) == [(i + 1, round(h.score, 4), h.doc_id) for i, h in enumerate(expected)]
+
+
+def test_hybrid_search_without_bm25s_is_a_one_line_error(tmp_path, tiny_folder, corpus, monkeypatch):
+    index_dir = tmp_path / "idx"
+    assert run("index", corpus, "--index", index_dir, "--model", tiny_folder).exit_code == 0
+    monkeypatch.setitem(sys.modules, "bm25s", None)  # import bm25s now fails
+    monkeypatch.delitem(sys.modules, "medeir.evaluation.bm25", raising=False)
+    result = run("search", "--index", index_dir, "scaphoid", "--hybrid", "--device", "cpu")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: hybrid search needs the bm25s and PyStemmer packages")
+    assert result.stderr.rstrip().endswith("pip install 'medeir[hybrid]'") and result.stderr.count("\n") == 1
 
 
 def test_interactive_search_answers_each_line_until_an_empty_one(tmp_path, tiny_folder, corpus):

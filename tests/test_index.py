@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,9 @@ from eval_helpers import make_tiny_medeir
 
 from medeir.documents import Document
 from medeir.encode import Embedder
+from medeir.evaluation.bm25 import bm25_search
+from medeir.evaluation.fusion import reciprocal_rank_fusion
+from medeir.evaluation.metrics import ranked
 from medeir.index import (
     MANIFEST,
     Searcher,
@@ -217,6 +221,56 @@ def test_searcher_scores_are_query_document_cosines(tmp_path, embedder):
         assert hit.score == pytest.approx(float(expected["abc".index(hit.doc_id)]), abs=1e-5)
     with pytest.raises(ValueError, match="the question is empty"):
         searcher.search("   ")
+
+
+HYBRID_DOCS = [
+    Document("insulin", "Insulin lowers blood glucose in diabetes.", title="Insulin"),
+    Document("asthma", "Asthma is treated with inhaled corticosteroids."),
+    Document("wrist", "A fall on the outstretched hand can fracture the scaphoid."),
+    Document("statin", "Statins lower cholesterol and the risk of heart attacks."),
+]
+
+
+def test_hybrid_search_fuses_the_cosine_and_bm25_rankings_of_documents(tmp_path, embedder, single_token_words):
+    """hybrid=True: each document's cosine rank and its BM25 rank (best chunk each, over title + chunk text) merged by
+    reciprocal rank fusion, the fused score reported; a document split into chunks counts once."""
+    long_doc = Document("long", " ".join(single_token_words[:300]) + " scaphoid", title="Words")
+    add_documents([*HYBRID_DOCS, long_doc], tmp_path / "idx", embedder=embedder)
+    assert load_index(tmp_path / "idx").manifest["count"] > len(HYBRID_DOCS) + 1  # the long document has chunks
+    question = "scaphoid fracture after a fall"
+    dense = {h.doc_id: h.score for h in Searcher(tmp_path / "idx", embedder=embedder).search(question, top_k=10)}
+    index = load_index(tmp_path / "idx")
+    chunks = {f"{r['doc_id']}#{r['chunk']}": f"{r['title']} {r['text']}" if r["title"] else r["text"]
+              for r in index.records}
+    lexical: dict[str, float] = {}
+    for key, score in bm25_search(chunks, {"q": question})["q"].items():
+        doc_id = key.split("#")[0]
+        lexical[doc_id] = max(score, lexical.get(doc_id, 0.0))
+    assert set(lexical) == {"wrist", "long"}  # the other documents share no term with the question
+    expected = ranked(reciprocal_rank_fusion([{"q": dense}, {"q": lexical}])["q"])
+
+    hits = Searcher(tmp_path / "idx", embedder=embedder, hybrid=True).search(question, top_k=10)
+    assert [(h.doc_id, h.score) for h in hits] == [(doc_id, pytest.approx(score)) for doc_id, score in expected]
+    assert len({h.doc_id for h in hits}) == len(hits) == 5
+
+
+def test_hybrid_search_puts_a_document_only_bm25_finds_first(tmp_path, embedder):
+    """A rare term the random tiny model does not rank first: BM25 alone matches it, so fusion puts it first; a
+    question sharing no term with any document falls back to the cosine order."""
+    add_documents(HYBRID_DOCS, tmp_path / "idx", embedder=embedder)
+    dense, hybrid = (Searcher(tmp_path / "idx", embedder=embedder, hybrid=h) for h in (False, True))
+    assert dense.search("corticosteroids", top_k=4)[0].doc_id != "asthma"
+    assert hybrid.search("corticosteroids", top_k=2)[0].doc_id == "asthma"
+    unmatched = "zzyzx qwerty"
+    assert [h.doc_id for h in hybrid.search(unmatched, top_k=4)] == [h.doc_id for h in dense.search(unmatched, 4)]
+
+
+def test_hybrid_search_without_bm25s_says_what_to_install(tmp_path, embedder, monkeypatch):
+    add_documents(HYBRID_DOCS[:1], tmp_path / "idx", embedder=embedder)
+    monkeypatch.setitem(sys.modules, "bm25s", None)  # import bm25s now fails
+    monkeypatch.delitem(sys.modules, "medeir.evaluation.bm25", raising=False)
+    with pytest.raises(ImportError, match=re.escape("pip install 'medeir[hybrid]'")):
+        Searcher(tmp_path / "idx", embedder=embedder, hybrid=True)
 
 
 def test_load_errors_name_the_problem(tmp_path, embedder):
