@@ -20,8 +20,9 @@ from .cli_bench import bench_command
 from .cli_eval import eval_card_command, eval_command
 from .cli_tokenizer import tokenizer_app
 from .cli_train import mine_command, train_command
+from .extras import MissingExtraError
 
-EXPECTED_ERRORS = (OSError, ValueError, TypeError, ImportError)  # ImportError: an optional extra not installed
+EXPECTED_ERRORS = (OSError, ValueError, TypeError, MissingExtraError)
 SNIPPET_CHARS = 240
 
 

@@ -23,16 +23,21 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .atomic import TEMP_SUFFIX, atomic_write
 from .documents import Document
 from .encode import Embedder, read_prompts
-from .evaluation.beir_data import read_jsonl
+from .evaluation.beir_data import document_text, read_jsonl
 from .evaluation.fusion import reciprocal_rank_fusion
 from .evaluation.metrics import ranked
+from .extras import MissingExtraError
 from .loading import TOKENIZER_FILES
+
+if TYPE_CHECKING:
+    from .evaluation.bm25 import BM25Index
 
 logger = logging.getLogger(__name__)
 
@@ -325,7 +330,7 @@ class Searcher:
         hybrid: bool = False,
     ):
         self.index = load_index(index_dir)
-        self.keywords = _keyword_index(self.index) if hybrid else None
+        self.keywords: BM25Index | None = _keyword_index(self.index) if hybrid else None
         model = model or self.index.manifest["model"]
         self.embedder = embedder or Embedder(model, device=device, dtype=dtype)
         if self.embedder.dim != self.index.dim:
@@ -339,6 +344,8 @@ class Searcher:
     def search(self, question: str, top_k: int = 5) -> list[Hit]:
         if not isinstance(question, str) or not question.strip():
             raise ValueError("the question is empty")
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
         query = self.embedder.encode_queries([question])
         if self.keywords is None:
             return self.index.search(query, top_k)[0]
@@ -350,20 +357,20 @@ class Searcher:
 
     def _keyword_hits(self, question: str, documents: int) -> list[Hit]:
         """BM25's first ``documents`` documents for ``question`` (best chunk each), best first."""
-        records, manifest = self.index.records, self.index.manifest
-        spare = manifest["count"] - manifest["documents"]  # chunks beyond each document's first
+        records = self.index.records
         hits: dict[str, Hit] = {}
-        for row, score in self.keywords.search([question], documents + spare)[0]:
+        for row, score in self.keywords.search([question], len(records))[0]:  # every matching chunk
             hits.setdefault(records[row]["doc_id"], Hit(score=score, **records[row]))
         return list(hits.values())[:documents]
 
 
-def _keyword_index(index: VectorIndex):
-    """A BM25 index over ``index``'s chunks, read as the model reads them (title + chunk text)."""
+def _keyword_index(index: VectorIndex) -> BM25Index | None:
+    """A BM25 index over ``index``'s chunks, read as the model reads them (title + chunk text); None when it has
+    none. MissingExtraError without the ``hybrid`` extra."""
     try:
         from .evaluation.bm25 import BM25Index
     except ImportError as error:
-        raise ImportError(
+        raise MissingExtraError(
             f"hybrid search needs the bm25s and PyStemmer packages ({error}): pip install 'medeir[hybrid]'"
         ) from error
-    return BM25Index([f"{r['title']} {r['text']}" if r["title"] else r["text"] for r in index.records])
+    return BM25Index([document_text(record) for record in index.records]) if index.records else None

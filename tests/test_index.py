@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 from eval_helpers import make_tiny_medeir
 
+import medeir.index
 from medeir.documents import Document
 from medeir.encode import Embedder
+from medeir.evaluation.beir_data import document_text
 from medeir.evaluation.bm25 import bm25_search
 from medeir.evaluation.fusion import reciprocal_rank_fusion
 from medeir.evaluation.metrics import ranked
+from medeir.extras import MissingExtraError
 from medeir.index import (
     MANIFEST,
     Searcher,
@@ -231,27 +234,33 @@ HYBRID_DOCS = [
 ]
 
 
-def test_hybrid_search_fuses_the_cosine_and_bm25_rankings_of_documents(tmp_path, embedder, single_token_words):
-    """hybrid=True: each document's cosine rank and its BM25 rank (best chunk each, over title + chunk text) merged by
-    reciprocal rank fusion, the fused score reported; a document split into chunks counts once."""
-    long_doc = Document("long", " ".join(single_token_words[:300]) + " scaphoid", title="Words")
+@pytest.mark.parametrize("depth", [100, 2])
+def test_hybrid_search_fuses_the_cosine_and_bm25_rankings_of_documents(
+    tmp_path, embedder, single_token_words, monkeypatch, depth
+):
+    """hybrid=True: each document's cosine rank and its BM25 rank (best chunk each, over title + chunk text), the first
+    ``depth`` documents of each list, merged by reciprocal rank fusion, the fused score reported; a document split
+    into chunks counts once, however many of its chunks match."""
+    monkeypatch.setattr(medeir.index, "HYBRID_DEPTH", depth)
+    words = " ".join(single_token_words[:300])
+    long_doc = Document("long", f"scaphoid {words} scaphoid fracture fall", title="Words")
     add_documents([*HYBRID_DOCS, long_doc], tmp_path / "idx", embedder=embedder)
-    assert load_index(tmp_path / "idx").manifest["count"] > len(HYBRID_DOCS) + 1  # the long document has chunks
-    question = "scaphoid fracture after a fall"
-    dense = {h.doc_id: h.score for h in Searcher(tmp_path / "idx", embedder=embedder).search(question, top_k=10)}
     index = load_index(tmp_path / "idx")
-    chunks = {f"{r['doc_id']}#{r['chunk']}": f"{r['title']} {r['text']}" if r["title"] else r["text"]
-              for r in index.records}
+    assert index.manifest["count"] > len(HYBRID_DOCS) + 1  # the long document has chunks
+    question = "scaphoid fracture after a fall or a heart attack"
+    dense = Searcher(tmp_path / "idx", embedder=embedder).search(question, top_k=depth)
+    chunks = {f"{r['doc_id']}#{r['chunk']}": document_text(r) for r in index.records}
     lexical: dict[str, float] = {}
-    for key, score in bm25_search(chunks, {"q": question})["q"].items():
-        doc_id = key.split("#")[0]
-        lexical[doc_id] = max(score, lexical.get(doc_id, 0.0))
-    assert set(lexical) == {"wrist", "long"}  # the other documents share no term with the question
-    expected = ranked(reciprocal_rank_fusion([{"q": dense}, {"q": lexical}])["q"])
+    for key, score in ranked(bm25_search(chunks, {"q": question})["q"]):
+        lexical.setdefault(key.split("#")[0], score)  # each document's best chunk
+    assert sorted(lexical) == ["long", "statin", "wrist"]  # the others share no term with the question
+    assert sum(key.startswith("long#") for key in bm25_search(chunks, {"q": question})["q"]) == 2  # two chunks match
+    runs = [{"q": {h.doc_id: h.score for h in dense}}, {"q": dict(list(lexical.items())[:depth])}]
+    expected = ranked(reciprocal_rank_fusion(runs)["q"])
 
-    hits = Searcher(tmp_path / "idx", embedder=embedder, hybrid=True).search(question, top_k=10)
-    assert [(h.doc_id, h.score) for h in hits] == [(doc_id, pytest.approx(score)) for doc_id, score in expected]
-    assert len({h.doc_id for h in hits}) == len(hits) == 5
+    hits = Searcher(tmp_path / "idx", embedder=embedder, hybrid=True).search(question, top_k=depth)
+    assert [(h.doc_id, h.score) for h in hits] == [(doc_id, pytest.approx(score)) for doc_id, score in expected][:depth]
+    assert len({h.doc_id for h in hits}) == len(hits) == min(depth, 5)
 
 
 def test_hybrid_search_puts_a_document_only_bm25_finds_first(tmp_path, embedder):
@@ -265,11 +274,31 @@ def test_hybrid_search_puts_a_document_only_bm25_finds_first(tmp_path, embedder)
     assert [h.doc_id for h in hybrid.search(unmatched, top_k=4)] == [h.doc_id for h in dense.search(unmatched, 4)]
 
 
+def test_hybrid_search_checks_top_k_and_answers_from_an_empty_index(tmp_path, embedder):
+    add_documents(HYBRID_DOCS, tmp_path / "idx", embedder=embedder)
+    with pytest.raises(ValueError, match="top_k must be >= 1, got 0"):
+        Searcher(tmp_path / "idx", embedder=embedder, hybrid=True).search("asthma", top_k=0)
+    add_documents([], tmp_path / "empty", embedder=embedder)
+    assert Searcher(tmp_path / "empty", embedder=embedder, hybrid=True).search("asthma") == []
+
+
+def test_search_needs_neither_the_eval_nor_the_hybrid_extra(tmp_path):
+    """Without pytrec_eval (the eval extra) and bm25s (the hybrid extra), the index, search and demo modules still
+    import, and plain search works."""
+    code = ("import sys; sys.modules['pytrec_eval'] = sys.modules['bm25s'] = None\n"
+            "import medeir.cli, medeir.demo, medeir.index\n"
+            "from medeir.evaluation.fusion import reciprocal_rank_fusion\n"
+            "print(reciprocal_rank_fusion([{'q': {'a': 1.0}}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{'q': {'a': 0.01639344262295082}}"
+
+
 def test_hybrid_search_without_bm25s_says_what_to_install(tmp_path, embedder, monkeypatch):
     add_documents(HYBRID_DOCS[:1], tmp_path / "idx", embedder=embedder)
     monkeypatch.setitem(sys.modules, "bm25s", None)  # import bm25s now fails
     monkeypatch.delitem(sys.modules, "medeir.evaluation.bm25", raising=False)
-    with pytest.raises(ImportError, match=re.escape("pip install 'medeir[hybrid]'")):
+    with pytest.raises(MissingExtraError, match=re.escape("pip install 'medeir[hybrid]'")):
         Searcher(tmp_path / "idx", embedder=embedder, hybrid=True)
 
 

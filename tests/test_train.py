@@ -607,15 +607,15 @@ def test_cosine_distill_weight_adds_the_cosine_differences_wherever_a_ranking_kl
     common = ("contrastive.batch_size=6", "contrastive.graded_pair_files=[train/graded.jsonl]",
               "contrastive.graded_pairs_per_batch=8", "contrastive.graded_teacher_weight=0.5",
               "contrastive.similarity_distill_weight=0.5")
-    ranked = tiny_settings(data_dir, tmp_path, *common)
+    kl_only = tiny_settings(data_dir, tmp_path, *common)
     levelled = tiny_settings(data_dir, tmp_path, *common, "contrastive.cosine_distill_weight=0.25")
-    model, ranked_task, levelled_task, fresh = student_and_tasks(tokenizer, ranked, levelled, ranked)
+    model, kl_only_task, levelled_task, fresh = student_and_tasks(tokenizer, kl_only, levelled, kl_only)
     pairs, graded = fresh.mixture.batch(6), fresh.graded.batch(8)  # a fresh task draws the same first batches
     with torch.no_grad():
-        extra = levelled_task.loss(model, 0) - ranked_task.loss(model, 0)
+        extra = levelled_task.loss(model, 0) - kl_only_task.loss(model, 0)
         pair_term = cosine_distillation_loss(*ranking_inputs(fresh, model, pairs))
         firsts, seconds = [g.first for g in graded], [g.second for g in graded]
-        length = ranked.contrastive.query_max_length
+        length = kl_only.contrastive.query_max_length
         graded_term = cosine_distillation_loss(
             fresh.embed(model, firsts, length), fresh.embed(model, seconds, length),
             fresh.teacher_embed(firsts), fresh.teacher_embed(seconds),

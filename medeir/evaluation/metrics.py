@@ -5,8 +5,6 @@ Every query in the qrels counts: a query the run does not answer scores 0 (pytre
 
 from __future__ import annotations
 
-import pytrec_eval
-
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
 
@@ -35,6 +33,8 @@ def top_overlap(run: Run, other: Run, k: int = 10) -> float:
 
 def per_query_measure(qrels: Qrels, run: Run, measure: str, result_key: str) -> dict[str, float]:
     """One pytrec_eval measure for every qrels query, ×100 (a query absent from the run scores 0)."""
+    import pytrec_eval  # the eval extra's; the rest of this module (runs, their order) serves search too
+
     per_query = pytrec_eval.RelevanceEvaluator(qrels, {measure}).evaluate(run)
     return {query_id: 100.0 * per_query.get(query_id, {}).get(result_key, 0.0) for query_id in qrels}
 
