@@ -33,6 +33,7 @@ from .encode import Embedder, read_prompts
 from .evaluation.beir_data import document_text, read_jsonl
 from .evaluation.fusion import reciprocal_rank_fusion
 from .evaluation.metrics import ranked
+from .evaluation.task_names import TOP_K
 from .extras import MissingExtraError
 from .loading import TOKENIZER_FILES
 
@@ -49,7 +50,7 @@ MANIFEST = "manifest.json"
 _DATA_FILE = r"(embeddings-[0-9a-f]{12}\.npy|metadata-[0-9a-f]{12}\.jsonl)"
 STALE_FILE = re.compile(rf"{_DATA_FILE}|\.({_DATA_FILE}|{re.escape(MANIFEST)})\..+{re.escape(TEMP_SUFFIX)}")
 DEFAULT_OVERLAP = 64  # tokens shared by consecutive chunks of a document longer than the context
-HYBRID_DEPTH = 100  # documents each retriever lists for hybrid search's fusion (as `medeir eval --task hybrid`)
+HYBRID_DEPTH = TOP_K  # documents each retriever lists for hybrid search's fusion, as in `medeir eval`
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .task_names import BM25_TASKS
+
 METRIC_LABELS = {
     "ndcg_at_10": "nDCG@10",
     "recall_at_100": "Recall@100",
@@ -52,7 +54,7 @@ def markdown_tables(records: Sequence[dict], models: Sequence[str]) -> str:
         [task, dataset] + [cell(by_key[(m, dataset, task)]["encode_seconds"]) if (m, dataset, task) in by_key else "–"
                            for m in models]
         for task, dataset in slots
-        if task not in ("rerank", "hybrid")  # they reuse the retrieval embeddings
+        if task not in BM25_TASKS  # they reuse the retrieval embeddings
     ]
     lines += ["", "Encode time, seconds (BM25: index + search; re-ranking and hybrid reuse the retrieval embeddings):",
               ""]

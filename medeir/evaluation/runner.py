@@ -37,15 +37,12 @@ from .report import write_markdown
 from .rerank import rerank
 from .search import search
 from .sts import evaluate_sts
+from .task_names import BEIR_TASKS, BM25_TASKS, TASKS, TOP_K
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("retrieval", "rerank", "hybrid", "sts", "pairs", "clustering")
-BEIR_TASKS = frozenset({"retrieval", "rerank", "hybrid"})  # the tasks that read the BEIR folders
-BM25_TASKS = frozenset({"rerank", "hybrid"})  # the BEIR tasks that use BM25's run and the retrieval embeddings
 BASELINES = ("minilm", "bm25")
 BM25_NAME = "BM25"
-TOP_K = 100
 
 
 class TimedEncoder:
