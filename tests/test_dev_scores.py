@@ -1,0 +1,84 @@
+"""scripts/dev_scores.py: the MQP development fifth is kept out of training and away from the test fifth, and the
+retrieval score is MRR@10."""
+
+import gzip
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dev_scores():
+    spec = importlib.util.spec_from_file_location("dev_scores", REPO / "scripts" / "dev_scores.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    if path.suffix == ".gz":
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+def test_split_keeps_the_development_fifth_out_of_training(dev_scores, tmp_path):
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    mqp = [{"query": f"question {i}?", "positive": f"rewrite {i}?", "negative": f"other {i}?"} for i in range(12)]
+    write_jsonl(data / "mqp_pairs.jsonl.gz", mqp)
+    pairs = [{"query": f"query {i}", "positive": f"passage {i}"} for i in range(30)]
+    for name in ("rqe_pairs.jsonl.gz", *dev_scores.RETRIEVAL_FILES):
+        write_jsonl(data / name, pairs)
+    write_jsonl(data / "stsb_train.jsonl", [{"sentence1": "a", "sentence2": "b", "score": 1.0}])
+    write_jsonl(data / "stsb_dev.jsonl", [{"sentence1": "c", "sentence2": "d", "score": 2.0}])
+    out = tmp_path / "split"
+    dev_scores.split(tmp_path / "data", out)
+    with gzip.open(out / "train" / "mqp_pairs.jsonl.gz", "rt", encoding="utf-8") as handle:
+        trained = [json.loads(line)["query"] for line in handle]
+    developed = [json.loads(line)["query"] for line in (out / "dev" / "mqp_dev.jsonl").read_text().splitlines()]
+    assert developed == ["question 1?", "question 6?", "question 11?"]
+    assert trained == [f"question {i}?" for i in (2, 3, 4, 7, 8, 9)]  # neither the test (0, 5, 10) nor dev fifth
+    for name in ("rqe_pairs.jsonl.gz", "stsb_train.jsonl"):
+        assert (out / "train" / name).read_bytes() == (data / name).read_bytes()
+    sample = (out / "dev" / "medquad_pairs_sample.jsonl").read_text().splitlines()
+    assert len(sample) == 30 and len(set(sample)) == 30
+
+
+class Exact:
+    """Embeds a text as the one-hot vector of its number: each query matches its own passage alone."""
+
+    @staticmethod
+    def _embed(texts: list[str]) -> np.ndarray:
+        return np.eye(20)[[int(t.split()[-1]) for t in texts]]
+
+    encode_queries = encode_documents = _embed
+
+
+def test_retrieval_mrr_is_100_for_an_exact_encoder_and_counts_only_the_top_ten(dev_scores, tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    write_jsonl(path, [{"query": f"query {i}", "positive": f"passage {i}"} for i in range(20)])
+    assert dev_scores.retrieval_mrr(Exact(), path) == pytest.approx(100.0)
+
+    class Shifted(Exact):  # every query finds passage (i + 1) mod 20 first and its own one second
+        @staticmethod
+        def encode_queries(texts):
+            own = Exact._embed(texts)
+            return own + 2 * np.roll(own, 1, axis=1)
+
+    assert dev_scores.retrieval_mrr(Shifted(), path) == pytest.approx(50.0)
+
+    class Eleventh(Exact):  # ten other passages first: the own one is 11th and counts nothing
+        @staticmethod
+        def encode_queries(texts):
+            own = Exact._embed(texts)
+            return own + 2 * sum(np.roll(own, shift, axis=1) for shift in range(1, 11))
+
+    assert dev_scores.retrieval_mrr(Eleventh(), path) == 0.0
