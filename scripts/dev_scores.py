@@ -10,11 +10,12 @@ Usage::
 
 ``split`` writes ``OUT_DIR/train/mqp_pairs.jsonl.gz`` (the other three fifths, for training), ``OUT_DIR/dev/
 mqp_dev.jsonl`` (the development fifth), copies of ``train/rqe_pairs.jsonl.gz`` and ``train/stsb_train.jsonl``, so a
-run config with ``data_dir: OUT_DIR`` trains on MQP without its test or development pairs, and ``OUT_DIR/dev/
-stsb_dev.jsonl``. ``score`` prints, for
+run config with ``data_dir: OUT_DIR`` trains on MQP without its test or development pairs, ``OUT_DIR/dev/
+stsb_dev.jsonl``, and ``OUT_DIR/dev/<file>_sample.jsonl``: up to 1,000 pairs (seed 0, one pair a passage) of each of
+MedQuAD's, PubMedQA's and SciFact train's pair files. ``score`` prints, for
 each model (a folder, or ``minilm``), AP and within-question accuracy on the development pairs (as ``medeir eval
---task pairs`` computes them on the test), Spearman on STS-B dev, and MRR@10 of finding each query's passage among
-1,000 training pairs' passages (seed 0) of MedQuAD, PubMedQA and SciFact train, all cut at 256 tokens. The shipped
+--task pairs`` computes them on the test), Spearman on STS-B dev, and MRR@10 of finding each sampled query's passage
+among its file's sampled passages, all cut at 256 tokens. The shipped
 model and its predecessors were trained on the MQP development fifth and on those pairs (a new stage trained with
 ``data_dir: OUT_DIR`` is not trained on the development fifth), so these scores show how a change moves a model, not
 how it generalises.
