@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny random MedEIR Hub model folder (built once per session) and the shipped model, if present."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,10 @@ def offline_hub(tmp_path):
         return cache
 
     return serve
+
+
+@pytest.fixture
+def without_bm25s(monkeypatch):
+    """``import bm25s`` fails for this test (as without the hybrid extra), and medeir's BM25 module is imported anew."""
+    monkeypatch.setitem(sys.modules, "bm25s", None)
+    monkeypatch.delitem(sys.modules, "medeir.evaluation.bm25", raising=False)

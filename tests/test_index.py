@@ -294,10 +294,8 @@ def test_search_needs_neither_the_eval_nor_the_hybrid_extra(tmp_path):
     assert result.stdout.strip() == "{'q': {'a': 0.01639344262295082}}"
 
 
-def test_hybrid_search_without_bm25s_says_what_to_install(tmp_path, embedder, monkeypatch):
+def test_hybrid_search_without_bm25s_says_what_to_install(tmp_path, embedder, without_bm25s):
     add_documents(HYBRID_DOCS[:1], tmp_path / "idx", embedder=embedder)
-    monkeypatch.setitem(sys.modules, "bm25s", None)  # import bm25s now fails
-    monkeypatch.delitem(sys.modules, "medeir.evaluation.bm25", raising=False)
     with pytest.raises(MissingExtraError, match=re.escape("pip install 'medeir[hybrid]'")):
         Searcher(tmp_path / "idx", embedder=embedder, hybrid=True)
 
