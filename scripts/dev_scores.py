@@ -23,24 +23,17 @@ how it generalises.
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from medeir.evaluation.beir_data import read_jsonl
+from medeir.evaluation.beir_data import read_jsonl, write_jsonl
 from medeir.evaluation.encoders import load_encoder
-from medeir.evaluation.pair_classification import (
-    MQP_HOLDOUT_MOD,
-    is_mqp_holdout,
-    pair_average_precision,
-    within_question_accuracy,
-)
-from medeir.evaluation.sts import load_sts, pair_cosines, spearman_x100
+from medeir.evaluation.metrics import retrieval_metrics
+from medeir.evaluation.pair_classification import MQP_HOLDOUT_MOD, evaluate_pairs, is_mqp_holdout
+from medeir.evaluation.search import search
+from medeir.evaluation.sts import evaluate_sts
 from medeir.train.tasks import holdout_filter
 
 RETRIEVAL_FILES = ("medquad_pairs.jsonl.gz", "pubmedqa_pairs.jsonl.gz", "scifact_train_pairs.jsonl")
@@ -59,51 +52,40 @@ def split(data_dir: Path, out_dir: Path) -> None:
     (out_dir / "dev").mkdir(parents=True, exist_ok=True)
     train = [r for i, r in enumerate(records) if not is_mqp_holdout(i) and not is_dev(i)]
     dev = [r for i, r in enumerate(records) if is_dev(i)]
-    with gzip.open(out_dir / "train" / "mqp_pairs.jsonl.gz", "wt", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in train)
-    (out_dir / "dev" / "mqp_dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dev), encoding="utf-8")
+    write_jsonl(out_dir / "train" / "mqp_pairs.jsonl.gz", train)
+    write_jsonl(out_dir / "dev" / "mqp_dev.jsonl", dev)
     for name, folder in COPIED.items():
         shutil.copyfile(data_dir / name, out_dir / folder / Path(name).name)
     for name in RETRIEVAL_FILES:  # a sample of training pairs for the retrieval scores
         pairs = [r for _, r in read_jsonl(data_dir / "train" / name) if holdout_filter(name, r)]
         pairs = list({r["positive"]: r for r in pairs}.values())  # one pair per passage
         sample = random.Random(0).sample(pairs, min(RETRIEVAL_SAMPLE, len(pairs)))
-        (out_dir / "dev" / f"{name.split('.')[0]}_sample.jsonl").write_text(
-            "".join(json.dumps({"query": r["query"], "positive": r["positive"]}) + "\n" for r in sample),
-            encoding="utf-8")
+        write_jsonl(out_dir / "dev" / f"{name.split('.')[0]}_sample.jsonl",
+                    [{"query": r["query"], "positive": r["positive"]} for r in sample])
     print(f"{len(train)} training and {len(dev)} development MQP records in {out_dir}")
 
 
 def score(out_dir: Path, models: list[str]) -> None:
-    first, second, labels = [], [], []
-    for _, record in read_jsonl(out_dir / "dev" / "mqp_dev.jsonl"):
-        first += [record["query"], record["query"]]
-        second += [record["positive"], record["negative"]]
-        labels += [1, 0]
-    sts_first, sts_second, gold = load_sts(out_dir / "dev" / "stsb_dev.jsonl")
+    dev = out_dir / "dev"
     for model in models:
         encoder = load_encoder(model, max_length=256)
-        similarity = pair_cosines(encoder.encode_queries, first, second)
-        labels_array = np.asarray(labels)
-        sts = spearman_x100(pair_cosines(encoder.encode_queries, sts_first, sts_second), gold)
-        accuracy = within_question_accuracy(first, similarity, labels_array)
+        pairs = evaluate_pairs(encoder, dev / "mqp_dev.jsonl", select=lambda index: True)  # every record is dev
+        sts = evaluate_sts(encoder, dev / "stsb_dev.jsonl")["cos_sim_spearman"]
         retrieval = {path.stem.removesuffix("_sample"): retrieval_mrr(encoder, path)
-                     for path in sorted((out_dir / "dev").glob("*_sample.jsonl"))}
-        print(f"{model}: MQP dev AP {pair_average_precision(similarity, labels_array):.2f}, within question "
-              f"{accuracy:.2f} ({len(labels) // 2} questions); STS-B dev {sts:.2f}; MRR@10 "
+                     for path in sorted(dev.glob("*_sample.jsonl"))}
+        print(f"{model}: MQP dev AP {pairs['cos_sim_ap']:.2f}, within question "
+              f"{pairs['cos_sim_question_accuracy']:.2f}; STS-B dev {sts:.2f}; MRR@10 "
               + ", ".join(f"{name} {value:.2f}" for name, value in retrieval.items()), flush=True)
 
 
 def retrieval_mrr(encoder, path: Path) -> float:
-    """MRR@10 (×100) of each query's own passage among all the file's passages, by cosine."""
+    """MRR@10 (×100, trec_eval's) of each query's own passage among all the file's passages, by cosine."""
     records = [record for _, record in read_jsonl(path)]
+    ids = [str(i) for i in range(len(records))]
     queries = encoder.encode_queries([r["query"] for r in records])
     passages = encoder.encode_documents([r["positive"] for r in records])
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    passages /= np.linalg.norm(passages, axis=1, keepdims=True)
-    scores = queries @ passages.T
-    rank = (scores > np.diag(scores)[:, None]).sum(axis=1)  # documents ahead of the right one
-    return 100.0 * float(np.mean(np.where(rank < 10, 1.0 / (rank + 1), 0.0)))
+    run = search(ids, queries, ids, passages, k=10)
+    return retrieval_metrics({i: {i: 1} for i in ids}, run)["mrr_at_10"]
 
 
 if __name__ == "__main__":

@@ -75,6 +75,8 @@ def test_mqp_holdout_keeps_every_fifth_record_as_one_similar_and_one_dissimilar_
     scores = evaluate_pairs(TableEncoder(table), path)
     assert scores["cos_sim_ap"] == pytest.approx(100.0)
     assert scores["cos_sim_question_accuracy"] == pytest.approx(100.0)
+    first, _, _ = load_mqp_holdout(path, select=lambda index: index % MQP_HOLDOUT_MOD == 1)  # another fifth
+    assert first == ["q1", "q1", "q6", "q6"]
 
 
 def test_within_question_accuracy_ignores_how_high_each_question_scores():

@@ -16,6 +16,7 @@ would. A model can lose AP while keeping the accuracy when its cosines sit at di
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,12 +42,15 @@ def mqp_holdout_questions(path: str | Path = MQP_FILE) -> frozenset[str]:
     return frozenset(record["query"] for index, (_, record) in enumerate(read_jsonl(path)) if is_mqp_holdout(index))
 
 
-def load_mqp_holdout(path: str | Path = MQP_FILE) -> tuple[list[str], list[str], np.ndarray]:
-    """The held-out pairs as ``(first texts, second texts, labels)``, label 1 = similar, 0 = dissimilar."""
+def load_mqp_holdout(
+    path: str | Path = MQP_FILE, select: Callable[[int], bool] = is_mqp_holdout
+) -> tuple[list[str], list[str], np.ndarray]:
+    """The held-out pairs as ``(first texts, second texts, labels)``, label 1 = similar, 0 = dissimilar; ``select``
+    picks the records by their index in the file (by default the held-out fifth)."""
     path = Path(path)
     first, second, labels = [], [], []
     for index, (number, record) in enumerate(read_jsonl(path)):
-        if not is_mqp_holdout(index):
+        if not select(index):
             continue
         require_fields(record, ("query", "positive", "negative"), path, number)
         first += [record["query"], record["query"]]
@@ -75,10 +79,12 @@ def within_question_accuracy(first: list[str], similarity: np.ndarray, labels: n
     return 100.0 * sum(min(similar[q]) > max(dissimilar[q]) for q in questions) / len(questions)
 
 
-def evaluate_pairs(encoder: Encoder, path: str | Path = MQP_FILE) -> dict[str, float]:
-    """AP and within-question accuracy of cosine on the held-out MQP pairs; questions go through
-    ``encode_queries``."""
-    first, second, labels = load_mqp_holdout(path)
+def evaluate_pairs(
+    encoder: Encoder, path: str | Path = MQP_FILE, select: Callable[[int], bool] = is_mqp_holdout
+) -> dict[str, float]:
+    """AP and within-question accuracy of cosine on the held-out MQP pairs (``select``: as in ``load_mqp_holdout``);
+    questions go through ``encode_queries``."""
+    first, second, labels = load_mqp_holdout(path, select)
     similarity = pair_cosines(encoder.encode_queries, first, second)
     return {"cos_sim_ap": pair_average_precision(similarity, labels),
             "cos_sim_question_accuracy": within_question_accuracy(first, similarity, labels)}
