@@ -12,13 +12,16 @@ Usage::
 mqp_dev.jsonl`` (the development fifth), copies of ``train/rqe_pairs.jsonl.gz`` and ``train/stsb_train.jsonl``, so a
 run config with ``data_dir: OUT_DIR`` trains on MQP without its test or development pairs, ``OUT_DIR/dev/
 stsb_dev.jsonl``, and ``OUT_DIR/dev/<file>_sample.jsonl``: up to 1,000 pairs (seed 0, one pair a passage) of each of
-MedQuAD's, PubMedQA's and SciFact train's pair files. ``score`` prints, for
-each model (a folder, or ``minilm``), AP and within-question accuracy on the development pairs (as ``medeir eval
---task pairs`` computes them on the test), Spearman on STS-B dev, and MRR@10 of finding each sampled query's passage
-among its file's sampled passages, all cut at 256 tokens. The shipped
+MedQuAD's, PubMedQA's and SciFact train's pair files. It also writes
+``OUT_DIR/dev/conclusions``, a retrieval set no model here was trained on (BEIR layout; see ``write_conclusions``),
+and ``OUT_DIR/dev/conclusions-degraded``, the same with nfcorpus-degraded's keyword-list documents. ``score`` prints,
+for each model (a folder, or ``minilm``), AP and within-question accuracy on the development pairs (as ``medeir eval
+--task pairs`` computes them on the test), Spearman on STS-B dev, MRR@10 of finding each sampled query's passage
+among its file's sampled passages, and nDCG@10 on the two conclusion sets, all cut at 256 tokens. The shipped
 model and its predecessors were trained on the MQP development fifth and on those pairs (a new stage trained with
-``data_dir: OUT_DIR`` is not trained on the development fifth), so these scores show how a change moves a model, not
-how it generalises.
+``data_dir: OUT_DIR`` is not trained on the development fifth), so those scores show how a change moves a model, not
+how it generalises; the conclusion sets do show that. Two models are compared query by query on them with
+``python -m medeir.evaluation.paired OUT_DIR/dev/conclusions BASE MODEL``.
 """
 
 from __future__ import annotations
@@ -28,16 +31,20 @@ import shutil
 import sys
 from pathlib import Path
 
-from medeir.evaluation.beir_data import read_jsonl, write_jsonl
+from medeir.evaluation.beir_data import load_beir, read_jsonl, write_jsonl
+from medeir.evaluation.degrade import degrade_beir
 from medeir.evaluation.encoders import load_encoder
 from medeir.evaluation.metrics import retrieval_metrics
 from medeir.evaluation.pair_classification import MQP_HOLDOUT_MOD, evaluate_pairs, is_mqp_holdout
+from medeir.evaluation.query_length import per_query_ndcg
 from medeir.evaluation.search import search
 from medeir.evaluation.sts import evaluate_sts
+from medeir.train.conclusion_pairs import split_conclusion, staged_abstracts
 from medeir.train.tasks import holdout_filter
 
 RETRIEVAL_FILES = ("medquad_pairs.jsonl.gz", "pubmedqa_pairs.jsonl.gz", "scifact_train_pairs.jsonl")
 RETRIEVAL_SAMPLE = 1000
+CONCLUSION_SETS = ("conclusions", "conclusions-degraded")  # as written, and with keyword-list documents
 COPIED = {"train/rqe_pairs.jsonl.gz": "train", "train/stsb_train.jsonl": "train", "train/stsb_dev.jsonl": "dev"}
 
 
@@ -62,7 +69,30 @@ def split(data_dir: Path, out_dir: Path) -> None:
         sample = random.Random(0).sample(pairs, min(RETRIEVAL_SAMPLE, len(pairs)))
         write_jsonl(out_dir / "dev" / f"{name.split('.')[0]}_sample.jsonl",
                     [{"query": r["query"], "positive": r["positive"]} for r in sample])
-    print(f"{len(train)} training and {len(dev)} development MQP records in {out_dir}")
+    written, degraded = (out_dir / "dev" / name for name in CONCLUSION_SETS)
+    conclusions = write_conclusions(data_dir, written)
+    degrade_beir(written, degraded)
+    print(f"{len(train)} training and {len(dev)} development MQP records, {conclusions} conclusion queries in "
+          f"{out_dir}")
+
+
+def write_conclusions(data_dir: Path, out: Path) -> int:
+    """Write a BEIR folder ``out`` whose queries are the last sentences of the staged PubMed abstracts that no pair
+    file holds (none was ever trained on) and whose documents are those abstracts without that sentence: query i's
+    one relevant document is abstract i (``medeir.train.conclusion_pairs`` says which abstracts qualify: the queries
+    are mostly findings, as SciFact's claims are). Returns the number of queries."""
+    corpus, queries = [], []
+    for line_number, abstract in staged_abstracts(data_dir, paired=False):
+        split = split_conclusion(abstract)
+        if split is not None:
+            corpus.append({"_id": f"a{line_number}", "title": "", "text": split[0]})
+            queries.append({"_id": f"q{line_number}", "text": split[1]})
+    (out / "qrels").mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "corpus.jsonl", corpus)
+    write_jsonl(out / "queries.jsonl", queries)
+    rows = [f"{q['_id']}\t{d['_id']}\t1" for q, d in zip(queries, corpus, strict=True)]
+    (out / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+    return len(queries)
 
 
 def score(out_dir: Path, models: list[str]) -> None:
@@ -73,9 +103,17 @@ def score(out_dir: Path, models: list[str]) -> None:
         sts = evaluate_sts(encoder, dev / "stsb_dev.jsonl")["cos_sim_spearman"]
         retrieval = {path.stem.removesuffix("_sample"): retrieval_mrr(encoder, path)
                      for path in sorted(dev.glob("*_sample.jsonl"))}
+        unseen = {name: conclusion_ndcg(dev / name, model) for name in CONCLUSION_SETS}
         print(f"{model}: MQP dev AP {pairs['cos_sim_ap']:.2f}, within question "
               f"{pairs['cos_sim_question_accuracy']:.2f}; STS-B dev {sts:.2f}; MRR@10 "
-              + ", ".join(f"{name} {value:.2f}" for name, value in retrieval.items()), flush=True)
+              + ", ".join(f"{name} {value:.2f}" for name, value in retrieval.items()) + "; nDCG@10 "
+              + ", ".join(f"{name} {value:.2f}" for name, value in unseen.items()), flush=True)
+
+
+def conclusion_ndcg(folder: Path, model: str) -> float:
+    """nDCG@10 (×100) of ``model`` on the BEIR folder ``folder``, scored as the paired test scores it."""
+    scores = per_query_ndcg(load_beir(folder), model)
+    return sum(scores.values()) / len(scores)
 
 
 def retrieval_mrr(encoder, path: Path) -> float:

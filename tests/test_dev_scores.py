@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medeir.evaluation.beir_data import load_beir
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -39,6 +41,7 @@ def test_split_keeps_the_development_fifth_out_of_training(dev_scores, tmp_path)
         write_jsonl(data / name, pairs)
     write_jsonl(data / "stsb_train.jsonl", [{"sentence1": "a", "sentence2": "b", "score": 1.0}])
     write_jsonl(data / "stsb_dev.jsonl", [{"sentence1": "c", "sentence2": "d", "score": 2.0}])
+    write_abstracts(tmp_path / "data")
     out = tmp_path / "split"
     dev_scores.split(tmp_path / "data", out)
     with gzip.open(out / "train" / "mqp_pairs.jsonl.gz", "rt", encoding="utf-8") as handle:
@@ -50,6 +53,45 @@ def test_split_keeps_the_development_fifth_out_of_training(dev_scores, tmp_path)
         assert (out / "train" / name).read_bytes() == (data / name).read_bytes()
     sample = (out / "dev" / "medquad_pairs_sample.jsonl").read_text().splitlines()
     assert len(sample) == 30 and len(set(sample)) == 30
+    degraded = [json.loads(line) for line in (out / "dev" / "conclusions-degraded" / "corpus.jsonl").open()]
+    assert [d["text"] for d in degraded][0].startswith("sodium intake measured num adults")
+
+
+KEPT = ("Sodium intake was measured in 40 adults. Blood pressure was recorded twice. Diet logs were kept. "
+        "Lower sodium intake went with lower systolic blood pressure in these adults.")
+
+
+def write_abstracts(data: Path) -> None:
+    """Staged abstracts: one a title -> abstract pair's positive, one too short, one whose last sentence is too short,
+    and two that become conclusion queries."""
+    (data / "extra").mkdir(parents=True, exist_ok=True)
+    (data / "extra2").mkdir(parents=True, exist_ok=True)
+    paired = "Aspirin was given. Pain was scored. Scores fell. Aspirin lowered pain scores in the treated group."
+    lines = [
+        "A title. " + paired,
+        "Two sentences only. The second one is long enough to be a finding of the study here.",
+        "One. Two. Three. Too short.",
+        KEPT,
+        "Mice were fed fat. Weights were taken. Livers were weighed! Mice fed fat gained weight and grew fatty "
+        "livers over twelve weeks.",
+    ]
+    write_jsonl(data / "extra" / "pubmed_title_pairs.jsonl.gz", [{"query": "A title", "positive": paired}])
+    write_jsonl(data / "extra2" / "pubmed_title_pairs2.jsonl.gz", [{"query": "B", "positive": "Not staged."}])
+    with gzip.open(data / "extra2" / "pubmed_abstracts.txt.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def test_conclusions_are_the_last_sentences_of_abstracts_no_pair_holds(dev_scores, tmp_path):
+    write_abstracts(tmp_path)
+    assert dev_scores.write_conclusions(tmp_path, tmp_path / "out") == 2
+    data = load_beir(tmp_path / "out")
+    assert data.queries == {
+        "q3": "Lower sodium intake went with lower systolic blood pressure in these adults.",
+        "q4": "Mice fed fat gained weight and grew fatty livers over twelve weeks.",
+    }
+    assert data.corpus["a3"] == KEPT.rsplit(" Lower", 1)[0]
+    assert data.corpus["a4"] == "Mice were fed fat. Weights were taken. Livers were weighed!"
+    assert data.qrels == {"q3": {"a3": 1}, "q4": {"a4": 1}}
 
 
 class Exact:
@@ -82,3 +124,17 @@ def test_retrieval_mrr_is_100_for_an_exact_encoder_and_counts_only_the_top_ten(d
             return own + 2 * sum(np.roll(own, shift, axis=1) for shift in range(1, 11))
 
     assert dev_scores.retrieval_mrr(Eleventh(), path) == 0.0
+
+
+def test_finding_pairs_come_from_the_abstracts_the_development_set_leaves_out(dev_scores, tmp_path):
+    from medeir.train.conclusion_pairs import write_pairs
+
+    write_abstracts(tmp_path)
+    assert write_pairs(tmp_path, tmp_path / "pairs.jsonl.gz") == 1
+    with gzip.open(tmp_path / "pairs.jsonl.gz", "rt", encoding="utf-8") as handle:
+        pairs = [json.loads(line) for line in handle]
+    assert pairs == [{"query": "Aspirin lowered pain scores in the treated group.",
+                      "positive": "A title. Aspirin was given. Pain was scored. Scores fell.",
+                      "source": "pubmed_conclusion"}]
+    dev_scores.write_conclusions(tmp_path, tmp_path / "dev")
+    assert pairs[0]["query"] not in load_beir(tmp_path / "dev").queries.values()

@@ -5,10 +5,12 @@ import math
 import numpy as np
 import pytest
 
+from medeir.evaluation.beir_data import BeirDataset
 from medeir.evaluation.metrics import cut_run, per_query_measure, retrieval_metrics, top_overlap
 from medeir.evaluation.paired import paired_difference
 from medeir.evaluation.query_length import length_buckets, mean_by_group
 from medeir.evaluation.search import search, top_k
+from medeir.evaluation.seen_documents import seen_groups
 from medeir.evaluation.segmentation import cut_alike
 
 
@@ -157,3 +159,13 @@ def test_paired_difference_rejects_unpaired_or_unusable_scores():
         paired_difference({"a": 1.0}, {"a": 2.0}, samples=0)
     with pytest.raises(ValueError, match="not finite"):
         paired_difference({"a": 1.0, "b": 2.0}, {"a": float("nan"), "b": 2.0})
+
+
+def test_seen_groups_split_queries_by_whether_a_relevant_document_was_a_training_positive():
+    corpus = {"d1": "Statins. Statins lower cholesterol.", "d2": "Aspirin thins blood.", "d3": "Folate and pregnancy."}
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1, "d3": 1}, "q3": {"d3": 1}, "q4": {"d2": 0, "d3": 1}}
+    data = BeirDataset("toy", corpus, {q: q for q in qrels}, qrels)
+    positives = {"Statins. Statins lower cholesterol.", "Aspirin thins blood.", "Not in the corpus."}
+    # q4 holds the seen d2 with grade 0 only: a judged non-relevant document does not make a query seen
+    assert seen_groups(data, positives) == {"seen": ["q1", "q2"], "unseen": ["q3", "q4"]}
+    assert seen_groups(data, set()) == {"seen": [], "unseen": ["q1", "q2", "q3", "q4"]}

@@ -220,6 +220,25 @@ def test_average_models_is_the_mean_of_float_weights(tmp_path, tiny_model_and_to
         average_models(folders[:1], tmp_path / "bad")
 
 
+def test_weighted_average_takes_each_folder_by_its_share(tmp_path, tiny_model_and_tokenizer):
+    from modeling_medeir import MedEIRModel
+
+    model, tokenizer = tiny_model_and_tokenizer
+    shifted = MedEIRModel(model.config).eval()
+    shifted.load_state_dict({k: v + 1.0 if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    folders = [tmp_path / "a", tmp_path / "b"]
+    model.save_pretrained(folders[0])
+    tokenizer.save_pretrained(folders[0])
+    shifted.save_pretrained(folders[1])
+    weighted = average_models(folders, tmp_path / "avg", weights=[3, 1])  # 3/4 of a, 1/4 of b = a + 0.25
+    for name, tensor in MedEIRModel.from_pretrained(str(weighted), dtype=torch.float32).state_dict().items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(tensor, model.state_dict()[name] + 0.25)
+    for bad in ([1.0], [1.0, 0.0], [1.0, -2.0], [1.0, float("nan")]):
+        with pytest.raises(ValueError, match="need 2 positive weights"):
+            average_models(folders, tmp_path / "bad", weights=bad)
+
+
 def test_remove_weights_leaves_other_files(tmp_path):
     for name in ("model.safetensors", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
                  "config.json", "optimizer.pt"):

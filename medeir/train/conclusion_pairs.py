@@ -1,0 +1,68 @@
+"""Finding -> abstract pairs: the last sentence of a PubMed abstract as the query, the rest of it as the passage.
+
+A SciFact claim reads like the finding an abstract ends with. The staged abstracts (``extra2/pubmed_abstracts.txt.gz``)
+fall in two parts: those that a title -> abstract pair file holds as a positive (already trained on) and the rest,
+which no model here has read. Training pairs come from the first part (``write_pairs``); the development set of
+``scripts/dev_scores.py`` comes from the second, so the two never share an abstract. Usage::
+
+    python -m medeir.train.conclusion_pairs DATA_DIR OUTPUT_FILE
+
+writes JSON lines ``query``, ``positive``, ``source`` (gzip'd when OUTPUT_FILE ends in ``.gz``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from ..evaluation.beir_data import read_jsonl, write_jsonl
+from ..tokenizer import iter_lines
+
+ABSTRACTS = "extra2/pubmed_abstracts.txt.gz"
+TITLE_PAIR_FILES = ("extra/pubmed_title_pairs.jsonl.gz", "extra2/pubmed_title_pairs2.jsonl.gz")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+CONCLUSION_WORDS = (8, 50)  # the last sentence's length in words, inclusive, for it to become a query
+MIN_SENTENCES = 4
+PAIRED_TAIL = 20  # characters of an abstract's end looked up among the pairs' positives
+
+
+def split_conclusion(abstract: str) -> tuple[str, str] | None:
+    """``(rest, last sentence)`` of an abstract with at least MIN_SENTENCES sentences whose last sentence has
+    CONCLUSION_WORDS words; None otherwise."""
+    *rest, last = SENTENCE_END.split(abstract)
+    if len(rest) + 1 < MIN_SENTENCES or not CONCLUSION_WORDS[0] <= len(last.split()) <= CONCLUSION_WORDS[1]:
+        return None
+    return " ".join(rest), last
+
+
+def staged_abstracts(data_dir: Path, paired: bool) -> list[tuple[int, str]]:
+    """``(line number, abstract)`` of the staged abstracts that a title -> abstract pair file holds as a positive
+    (``paired``: the abstract ends as the positive does) or of those that none holds."""
+    positives: dict[str, list[str]] = {}  # by their last PAIRED_TAIL characters
+    for name in TITLE_PAIR_FILES:
+        for _, record in read_jsonl(data_dir / name):
+            positives.setdefault(record["positive"][-PAIRED_TAIL:], []).append(record["positive"])
+    return [
+        (number, line)
+        for number, line in enumerate(iter_lines(data_dir / ABSTRACTS))
+        if any(line.endswith(p) for p in positives.get(line[-PAIRED_TAIL:], ())) == paired
+    ]
+
+
+def write_pairs(data_dir: Path, output: Path) -> int:
+    """Write a finding -> abstract pair for each qualifying abstract that a title pair file holds; returns how many."""
+    pairs = []
+    for _, abstract in staged_abstracts(data_dir, paired=True):
+        split = split_conclusion(abstract)
+        if split is not None:
+            pairs.append({"query": split[1], "positive": split[0], "source": "pubmed_conclusion"})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(output, pairs)
+    return len(pairs)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m medeir.train.conclusion_pairs DATA_DIR OUTPUT_FILE")
+    print(f"{write_pairs(Path(sys.argv[1]), Path(sys.argv[2]))} finding -> abstract pairs in {sys.argv[2]}")
