@@ -173,7 +173,7 @@ def average_models(
 ) -> Path:
     """Write the element-wise mean of the floating-point weights of ``sources`` (MedEIR model folders of one shape,
     e.g. checkpoints of one run) as a model folder ``output``, with the first source's config, tokenizer and prompts.
-    ``weights`` (one positive number per source, scaled to sum to 1) make it a weighted mean; None: equal weights.
+    ``weights`` (one positive number per source) make it a weighted mean, sum(w_i x_i) / sum(w_i); None: equal.
 
     Integer buffers are taken from the first source. ValueError when the folders' tensors do not match by name and
     shape, or when ``weights`` do not fit the sources."""
@@ -181,29 +181,32 @@ def average_models(
 
     if len(sources) < 2:
         raise ValueError(f"averaging needs at least two model folders, got {len(sources)}")
-    shares = mixing_shares(len(sources), weights)
+    weights = checked_weights(len(sources), weights)
     model = MedEIRModel.from_pretrained(str(sources[0]), dtype=torch.float32).eval()
-    total = {name: t * shares[0] for name, t in model.state_dict().items() if t.is_floating_point()}
-    for source, share in zip(sources[1:], shares[1:], strict=True):
+    total = {name: t * weights[0] for name, t in model.state_dict().items() if t.is_floating_point()}
+    for source, weight in zip(sources[1:], weights[1:], strict=True):
         state = MedEIRModel.from_pretrained(str(source), dtype=torch.float32).state_dict()
         for name, tensor in total.items():
             other = state.get(name)
             if other is None or other.shape != tensor.shape:
                 found = "missing" if other is None else tuple(other.shape)
                 raise ValueError(f"{source}: {name} is {found}, expected {tuple(tensor.shape)} as in {sources[0]}")
-            tensor += share * other
-    model.load_state_dict(total, strict=False)
+            tensor += weight * other
+    model.load_state_dict({name: t / sum(weights) for name, t in total.items()}, strict=False)
     return write_model_folder(model, load_tokenizer(sources[0]), output, prompts=prompts_of(sources[0]), dtype=dtype)
 
 
-def mixing_shares(count: int, weights: Sequence[float] | None) -> list[float]:
-    """``weights`` scaled to sum to 1 (equal shares when None); ValueError unless there is one positive, finite
-    weight per source."""
+def checked_weights(count: int, weights: Sequence[float] | None) -> list[float]:
+    """``weights`` as floats (all 1.0 when None); ValueError unless there is one positive, finite real number per
+    source and their sum is finite."""
     if weights is None:
-        return [1.0 / count] * count
-    if len(weights) != count or not all(math.isfinite(w) and w > 0 for w in weights):
-        raise ValueError(f"need {count} positive weights, one per model folder, got {list(weights)}")
-    return [w / sum(weights) for w in weights]
+        return [1.0] * count
+    reals = [w for w in weights if isinstance(w, int | float) and not isinstance(w, bool)]
+    if len(weights) != count or len(reals) != count or not all(0 < w < math.inf for w in reals) or not math.isfinite(
+        sum(reals)
+    ):
+        raise ValueError(f"need {count} positive weights, one per model folder, with a finite sum, got {list(weights)}")
+    return [float(w) for w in weights]
 
 
 def refresh_root(

@@ -13,7 +13,7 @@ mqp_dev.jsonl`` (the development fifth), copies of ``train/rqe_pairs.jsonl.gz`` 
 run config with ``data_dir: OUT_DIR`` trains on MQP without its test or development pairs, ``OUT_DIR/dev/
 stsb_dev.jsonl``, and ``OUT_DIR/dev/<file>_sample.jsonl``: up to 1,000 pairs (seed 0, one pair a passage) of each of
 MedQuAD's, PubMedQA's and SciFact train's pair files. It also writes
-``OUT_DIR/dev/conclusions``, a retrieval set no model here was trained on (BEIR layout; see ``write_conclusions``),
+``OUT_DIR/dev/conclusions``, a retrieval set no contrastive stage here trained on (BEIR layout; ``write_conclusions``),
 and ``OUT_DIR/dev/conclusions-degraded``, the same with nfcorpus-degraded's keyword-list documents. ``score`` prints,
 for each model (a folder, or ``minilm``), AP and within-question accuracy on the development pairs (as ``medeir eval
 --task pairs`` computes them on the test), Spearman on STS-B dev, MRR@10 of finding each sampled query's passage
@@ -21,7 +21,8 @@ among its file's sampled passages, and nDCG@10 on the two conclusion sets, all c
 model and its predecessors were trained on the MQP development fifth and on those pairs (a new stage trained with
 ``data_dir: OUT_DIR`` is not trained on the development fifth), so those scores show how a change moves a model, not
 how it generalises; the conclusion sets do show that. Two models are compared query by query on them with
-``python -m medeir.evaluation.paired OUT_DIR/dev/conclusions BASE MODEL``.
+``python -m medeir.evaluation.paired OUT_DIR/dev/conclusions BASE MODEL``. A folder split before the conclusion sets
+existed must be split again (``split`` rewrites the same MQP files) before ``score`` reads it.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from pathlib import Path
 
 from medeir.evaluation.beir_data import load_beir, read_jsonl, write_jsonl
 from medeir.evaluation.degrade import degrade_beir
-from medeir.evaluation.encoders import load_encoder
+from medeir.evaluation.encoders import Encoder, load_encoder
 from medeir.evaluation.metrics import retrieval_metrics
 from medeir.evaluation.pair_classification import MQP_HOLDOUT_MOD, evaluate_pairs, is_mqp_holdout
-from medeir.evaluation.query_length import per_query_ndcg
+from medeir.evaluation.query_length import encoder_ndcg
 from medeir.evaluation.search import search
 from medeir.evaluation.sts import evaluate_sts
 from medeir.train.conclusion_pairs import split_conclusion, staged_abstracts
@@ -78,7 +79,8 @@ def split(data_dir: Path, out_dir: Path) -> None:
 
 def write_conclusions(data_dir: Path, out: Path) -> int:
     """Write a BEIR folder ``out`` whose queries are the last sentences of the staged PubMed abstracts that no pair
-    file holds (none was ever trained on) and whose documents are those abstracts without that sentence: query i's
+    file holds (so no contrastive stage here trained on them; the MLM text of ``configs/base-6b-mlm.yaml`` includes
+    them) and whose documents are those abstracts without that sentence: query i's
     one relevant document is abstract i (``medeir.train.conclusion_pairs`` says which abstracts qualify: the queries
     are mostly findings, as SciFact's claims are). Returns the number of queries."""
     corpus, queries = [], []
@@ -103,16 +105,16 @@ def score(out_dir: Path, models: list[str]) -> None:
         sts = evaluate_sts(encoder, dev / "stsb_dev.jsonl")["cos_sim_spearman"]
         retrieval = {path.stem.removesuffix("_sample"): retrieval_mrr(encoder, path)
                      for path in sorted(dev.glob("*_sample.jsonl"))}
-        unseen = {name: conclusion_ndcg(dev / name, model) for name in CONCLUSION_SETS}
+        unseen = {name: conclusion_ndcg(encoder, dev / name) for name in CONCLUSION_SETS}
         print(f"{model}: MQP dev AP {pairs['cos_sim_ap']:.2f}, within question "
               f"{pairs['cos_sim_question_accuracy']:.2f}; STS-B dev {sts:.2f}; MRR@10 "
               + ", ".join(f"{name} {value:.2f}" for name, value in retrieval.items()) + "; nDCG@10 "
               + ", ".join(f"{name} {value:.2f}" for name, value in unseen.items()), flush=True)
 
 
-def conclusion_ndcg(folder: Path, model: str) -> float:
-    """nDCG@10 (×100) of ``model`` on the BEIR folder ``folder``, scored as the paired test scores it."""
-    scores = per_query_ndcg(load_beir(folder), model)
+def conclusion_ndcg(encoder: Encoder, folder: Path) -> float:
+    """nDCG@10 (×100) on the BEIR folder ``folder``, scored as the paired test scores it."""
+    scores = encoder_ndcg(load_beir(folder), encoder)
     return sum(scores.values()) / len(scores)
 
 

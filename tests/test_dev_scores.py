@@ -104,6 +104,23 @@ class Exact:
     encode_queries = encode_documents = _embed
 
 
+def test_conclusion_ndcg_is_100_for_an_exact_encoder_and_lower_when_shifted(dev_scores, tmp_path):
+    (tmp_path / "qrels").mkdir()
+    write_jsonl(tmp_path / "corpus.jsonl", [{"_id": f"a{i}", "title": "", "text": f"passage {i}"} for i in range(20)])
+    write_jsonl(tmp_path / "queries.jsonl", [{"_id": f"q{i}", "text": f"query {i}"} for i in range(20)])
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n"
+                                                 + "".join(f"q{i}\ta{i}\t1\n" for i in range(20)))
+    assert dev_scores.conclusion_ndcg(Exact(), tmp_path) == pytest.approx(100.0)
+
+    class Second(Exact):  # every query finds passage (i + 1) mod 20 first and its own one second
+        @staticmethod
+        def encode_queries(texts):
+            own = Exact._embed(texts)
+            return own + 2 * np.roll(own, 1, axis=1)
+
+    assert dev_scores.conclusion_ndcg(Second(), tmp_path) == pytest.approx(100 / np.log2(3))
+
+
 def test_retrieval_mrr_is_100_for_an_exact_encoder_and_counts_only_the_top_ten(dev_scores, tmp_path):
     path = tmp_path / "pairs.jsonl"
     write_jsonl(path, [{"query": f"query {i}", "positive": f"passage {i}"} for i in range(20)])
@@ -138,3 +155,17 @@ def test_finding_pairs_come_from_the_abstracts_the_development_set_leaves_out(de
                       "source": "pubmed_conclusion"}]
     dev_scores.write_conclusions(tmp_path, tmp_path / "dev")
     assert pairs[0]["query"] not in load_beir(tmp_path / "dev").queries.values()
+
+
+def test_an_abstract_ending_in_a_short_positive_counts_as_paired(tmp_path):
+    from medeir.train.conclusion_pairs import PAIRED_TAIL, staged_abstracts
+
+    write_abstracts(tmp_path)
+    short = "Fat made mice fat."  # shorter than the tail that positives are looked up by
+    assert len(short) < PAIRED_TAIL
+    write_jsonl(tmp_path / "extra2" / "pubmed_title_pairs2.jsonl.gz", [{"query": "B", "positive": short}])
+    with gzip.open(tmp_path / "extra2" / "pubmed_abstracts.txt.gz", "at", encoding="utf-8") as handle:
+        handle.write("Mice ate fat for weeks. Weights rose. Livers grew. " + short + "\n")
+    paired = [number for number, _ in staged_abstracts(tmp_path, paired=True)]
+    assert paired == [0, 5]  # the first abstract (a title pair's positive) and the new one
+    assert 5 not in [number for number, _ in staged_abstracts(tmp_path, paired=False)]

@@ -234,7 +234,7 @@ def test_weighted_average_takes_each_folder_by_its_share(tmp_path, tiny_model_an
     for name, tensor in MedEIRModel.from_pretrained(str(weighted), dtype=torch.float32).state_dict().items():
         if tensor.is_floating_point():
             torch.testing.assert_close(tensor, model.state_dict()[name] + 0.25)
-    for bad in ([1.0], [1.0, 0.0], [1.0, -2.0], [1.0, float("nan")]):
+    for bad in ([1.0], [1.0, 0.0], [1.0, -2.0], [1.0, float("nan")], [True, 1.0], ["1", 1.0], [1e308, 1e308]):
         with pytest.raises(ValueError, match="need 2 positive weights"):
             average_models(folders, tmp_path / "bad", weights=bad)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from .beir_data import BeirDataset, load_beir
-from .encoders import load_encoder
+from .encoders import Encoder, load_encoder
 from .metrics import per_query_measure
 from .search import search
 
@@ -28,8 +28,12 @@ def per_query_ndcg(data: BeirDataset, spec: str) -> dict[str, float]:
     """nDCG@10 ×100 of each qrels query for the model ``spec`` (a folder or ``minilm``), from the run that ``medeir
     eval --max-length 256`` scores: documents read at up to 256 tokens, each query's top 100 (so ties at rank 10,
     e.g. between duplicate documents, are broken as there)."""
+    return encoder_ndcg(data, load_encoder(spec, max_length=256))
+
+
+def encoder_ndcg(data: BeirDataset, encoder: Encoder) -> dict[str, float]:
+    """``per_query_ndcg`` for an encoder already loaded (e.g. by ``load_encoder``)."""
     query_ids, doc_ids = list(data.queries), list(data.corpus)
-    encoder = load_encoder(spec, max_length=256)
     queries = encoder.encode_queries([data.queries[q] for q in query_ids])
     documents = encoder.encode_documents([data.corpus[d] for d in doc_ids])
     run = search(query_ids, queries, doc_ids, documents)

@@ -2,8 +2,9 @@
 
 A SciFact claim reads like the finding an abstract ends with. The staged abstracts (``extra2/pubmed_abstracts.txt.gz``)
 fall in two parts: those that a title -> abstract pair file holds as a positive (already trained on) and the rest,
-which no model here has read. Training pairs come from the first part (``write_pairs``); the development set of
-``scripts/dev_scores.py`` comes from the second, so the two never share an abstract. Usage::
+which no contrastive stage here has read (the MLM text of ``configs/base-6b-mlm.yaml`` includes them). Training pairs
+come from the first part (``write_pairs``); the development set of ``scripts/dev_scores.py`` comes from the second,
+so the two never share an abstract. Usage::
 
     python -m medeir.train.conclusion_pairs DATA_DIR OUTPUT_FILE
 
@@ -37,17 +38,23 @@ def split_conclusion(abstract: str) -> tuple[str, str] | None:
 
 
 def staged_abstracts(data_dir: Path, paired: bool) -> list[tuple[int, str]]:
-    """``(line number, abstract)`` of the staged abstracts that a title -> abstract pair file holds as a positive
-    (``paired``: the abstract ends as the positive does) or of those that none holds."""
+    """``(index among the non-empty lines, abstract)`` of the staged abstracts that a title -> abstract pair file
+    holds as a positive (``paired``: the abstract ends as the positive does) or of those that none holds."""
     positives: dict[str, list[str]] = {}  # by their last PAIRED_TAIL characters
+    short: list[str] = []  # positives shorter than that, compared with every abstract
     for name in TITLE_PAIR_FILES:
         for _, record in read_jsonl(data_dir / name):
-            positives.setdefault(record["positive"][-PAIRED_TAIL:], []).append(record["positive"])
-    return [
-        (number, line)
-        for number, line in enumerate(iter_lines(data_dir / ABSTRACTS))
-        if any(line.endswith(p) for p in positives.get(line[-PAIRED_TAIL:], ())) == paired
-    ]
+            positive = record["positive"]
+            if len(positive) < PAIRED_TAIL:
+                short.append(positive)
+            else:
+                positives.setdefault(positive[-PAIRED_TAIL:], []).append(positive)
+
+    def is_paired(line: str) -> bool:
+        candidates = [*positives.get(line[-PAIRED_TAIL:], ()), *short]
+        return any(line.endswith(positive) for positive in candidates)
+
+    return [(number, line) for number, line in enumerate(iter_lines(data_dir / ABSTRACTS)) if is_paired(line) == paired]
 
 
 def write_pairs(data_dir: Path, output: Path) -> int:
