@@ -104,6 +104,15 @@ class Exact:
     encode_queries = encode_documents = _embed
 
 
+class Second(Exact):
+    """Every query finds passage (i + 1) mod 20 first and its own one second."""
+
+    @staticmethod
+    def encode_queries(texts: list[str]) -> np.ndarray:
+        own = Exact._embed(texts)
+        return own + 2 * np.roll(own, 1, axis=1)
+
+
 def test_conclusion_ndcg_is_100_for_an_exact_encoder_and_lower_when_shifted(dev_scores, tmp_path):
     (tmp_path / "qrels").mkdir()
     write_jsonl(tmp_path / "corpus.jsonl", [{"_id": f"a{i}", "title": "", "text": f"passage {i}"} for i in range(20)])
@@ -111,13 +120,6 @@ def test_conclusion_ndcg_is_100_for_an_exact_encoder_and_lower_when_shifted(dev_
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n"
                                                  + "".join(f"q{i}\ta{i}\t1\n" for i in range(20)))
     assert dev_scores.conclusion_ndcg(Exact(), tmp_path) == pytest.approx(100.0)
-
-    class Second(Exact):  # every query finds passage (i + 1) mod 20 first and its own one second
-        @staticmethod
-        def encode_queries(texts):
-            own = Exact._embed(texts)
-            return own + 2 * np.roll(own, 1, axis=1)
-
     assert dev_scores.conclusion_ndcg(Second(), tmp_path) == pytest.approx(100 / np.log2(3))
 
 
@@ -125,14 +127,7 @@ def test_retrieval_mrr_is_100_for_an_exact_encoder_and_counts_only_the_top_ten(d
     path = tmp_path / "pairs.jsonl"
     write_jsonl(path, [{"query": f"query {i}", "positive": f"passage {i}"} for i in range(20)])
     assert dev_scores.retrieval_mrr(Exact(), path) == pytest.approx(100.0)
-
-    class Shifted(Exact):  # every query finds passage (i + 1) mod 20 first and its own one second
-        @staticmethod
-        def encode_queries(texts):
-            own = Exact._embed(texts)
-            return own + 2 * np.roll(own, 1, axis=1)
-
-    assert dev_scores.retrieval_mrr(Shifted(), path) == pytest.approx(50.0)
+    assert dev_scores.retrieval_mrr(Second(), path) == pytest.approx(50.0)
 
     class Eleventh(Exact):  # ten other passages first: the own one is 11th and counts nothing
         @staticmethod

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,7 +187,9 @@ def test_refresh_root_keeps_the_prompts_of_the_trained_folder(tmp_path, tiny_mod
     assert read_json(root / "config_sentence_transformers.json")["prompts"] == TINY_PROMPTS
 
 
-def test_average_models_is_the_mean_of_float_weights(tmp_path, tiny_model_and_tokenizer):
+@pytest.fixture
+def shifted_folders(tmp_path, tiny_model_and_tokenizer) -> list[Path]:
+    """Two model folders: the tiny model (with its tokenizer) and a copy with every float weight 1.0 higher."""
     from modeling_medeir import MedEIRModel
 
     model, tokenizer = tiny_model_and_tokenizer
@@ -196,6 +199,14 @@ def test_average_models_is_the_mean_of_float_weights(tmp_path, tiny_model_and_to
     model.save_pretrained(folders[0])
     tokenizer.save_pretrained(folders[0])
     shifted.save_pretrained(folders[1])
+    return folders
+
+
+def test_average_models_is_the_mean_of_float_weights(tmp_path, tiny_model_and_tokenizer, shifted_folders):
+    from modeling_medeir import MedEIRModel
+
+    model, tokenizer = tiny_model_and_tokenizer
+    folders = shifted_folders
     averaged = MedEIRModel.from_pretrained(str(average_models(folders, tmp_path / "avg")), dtype=torch.float32)
     for name, tensor in averaged.state_dict().items():
         expected = model.state_dict()[name]
@@ -220,16 +231,11 @@ def test_average_models_is_the_mean_of_float_weights(tmp_path, tiny_model_and_to
         average_models(folders[:1], tmp_path / "bad")
 
 
-def test_weighted_average_takes_each_folder_by_its_share(tmp_path, tiny_model_and_tokenizer):
+def test_weighted_average_takes_each_folder_by_its_share(tmp_path, tiny_model_and_tokenizer, shifted_folders):
     from modeling_medeir import MedEIRModel
 
-    model, tokenizer = tiny_model_and_tokenizer
-    shifted = MedEIRModel(model.config).eval()
-    shifted.load_state_dict({k: v + 1.0 if v.is_floating_point() else v for k, v in model.state_dict().items()})
-    folders = [tmp_path / "a", tmp_path / "b"]
-    model.save_pretrained(folders[0])
-    tokenizer.save_pretrained(folders[0])
-    shifted.save_pretrained(folders[1])
+    model, _ = tiny_model_and_tokenizer
+    folders = shifted_folders
     weighted = average_models(folders, tmp_path / "avg", weights=[3, 1])  # 3/4 of a, 1/4 of b = a + 0.25
     for name, tensor in MedEIRModel.from_pretrained(str(weighted), dtype=torch.float32).state_dict().items():
         if tensor.is_floating_point():
