@@ -78,11 +78,11 @@ def split(data_dir: Path, out_dir: Path) -> None:
 
 
 def write_conclusions(data_dir: Path, out: Path) -> int:
-    """Write a BEIR folder ``out`` whose queries are the last sentences of the staged PubMed abstracts that no pair
-    file holds (so no contrastive stage here trained on them; the MLM text of ``configs/base-6b-mlm.yaml`` includes
-    them) and whose documents are those abstracts without that sentence: query i's
-    one relevant document is abstract i (``medeir.train.conclusion_pairs`` says which abstracts qualify: the queries
-    are mostly findings, as SciFact's claims are). Returns the number of queries."""
+    """Write a BEIR folder ``out`` whose queries are the last sentences of the staged PubMed abstracts that no title
+    -> abstract pair file holds (so no contrastive stage here trained on them; the MLM text of
+    ``configs/base-6b-mlm.yaml`` includes them) and whose documents are those abstracts without that sentence: query
+    i's one relevant document is abstract i (``medeir.train.conclusion_pairs`` says which abstracts qualify: the
+    queries are mostly findings, as SciFact's claims are). Returns the number of queries."""
     corpus, queries = [], []
     for line_number, abstract in staged_abstracts(data_dir, paired=False):
         split = split_conclusion(abstract)
