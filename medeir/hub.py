@@ -192,7 +192,8 @@ def average_models(
                 found = "missing" if other is None else tuple(other.shape)
                 raise ValueError(f"{source}: {name} is {found}, expected {tuple(tensor.shape)} as in {sources[0]}")
             tensor += weight * other
-    model.load_state_dict({name: t / sum(weights) for name, t in total.items()}, strict=False)
+    total_weight = sum(weights)
+    model.load_state_dict({name: t / total_weight for name, t in total.items()}, strict=False)
     return write_model_folder(model, load_tokenizer(sources[0]), output, prompts=prompts_of(sources[0]), dtype=dtype)
 
 
@@ -202,9 +203,8 @@ def checked_weights(count: int, weights: Sequence[float] | None) -> list[float]:
     if weights is None:
         return [1.0] * count
     reals = [w for w in weights if isinstance(w, int | float) and not isinstance(w, bool)]
-    if len(weights) != count or len(reals) != count or not all(0 < w < math.inf for w in reals) or not math.isfinite(
-        sum(reals)
-    ):
+    positive = len(reals) == len(weights) == count and all(w > 0 for w in reals)  # NaN fails w > 0
+    if not positive or not math.isfinite(sum(reals)):  # a finite sum of positive weights: each one finite
         raise ValueError(f"need {count} positive weights, one per model folder, with a finite sum, got {list(weights)}")
     return [float(w) for w in weights]
 

@@ -40,7 +40,7 @@ from medeir.evaluation.pair_classification import MQP_HOLDOUT_MOD, evaluate_pair
 from medeir.evaluation.query_length import encoder_ndcg
 from medeir.evaluation.search import search
 from medeir.evaluation.sts import evaluate_sts
-from medeir.train.conclusion_pairs import split_conclusion, staged_abstracts
+from medeir.train.conclusion_pairs import conclusion_splits
 from medeir.train.tasks import holdout_filter
 
 RETRIEVAL_FILES = ("medquad_pairs.jsonl.gz", "pubmedqa_pairs.jsonl.gz", "scifact_train_pairs.jsonl")
@@ -83,12 +83,9 @@ def write_conclusions(data_dir: Path, out: Path) -> int:
     ``configs/base-6b-mlm.yaml`` includes them) and whose documents are those abstracts without that sentence: query
     i's one relevant document is abstract i (``medeir.train.conclusion_pairs`` says which abstracts qualify: the
     queries are mostly findings, as SciFact's claims are). Returns the number of queries."""
-    corpus, queries = [], []
-    for line_number, abstract in staged_abstracts(data_dir, paired=False):
-        split = split_conclusion(abstract)
-        if split is not None:
-            corpus.append({"_id": f"a{line_number}", "title": "", "text": split[0]})
-            queries.append({"_id": f"q{line_number}", "text": split[1]})
+    splits = conclusion_splits(data_dir, paired=False)
+    corpus = [{"_id": f"a{number}", "title": "", "text": rest} for number, rest, _ in splits]
+    queries = [{"_id": f"q{number}", "text": last} for number, _, last in splits]
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "corpus.jsonl", corpus)
     write_jsonl(out / "queries.jsonl", queries)

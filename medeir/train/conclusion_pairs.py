@@ -57,13 +57,19 @@ def staged_abstracts(data_dir: Path, paired: bool) -> list[tuple[int, str]]:
     return [(number, line) for number, line in enumerate(iter_lines(data_dir / ABSTRACTS)) if is_paired(line) == paired]
 
 
+def conclusion_splits(data_dir: Path, paired: bool) -> list[tuple[int, str, str]]:
+    """``(index, rest, last sentence)`` of each qualifying abstract of ``staged_abstracts(data_dir, paired)``."""
+    return [
+        (number, *split)
+        for number, abstract in staged_abstracts(data_dir, paired)
+        if (split := split_conclusion(abstract)) is not None
+    ]
+
+
 def write_pairs(data_dir: Path, output: Path) -> int:
     """Write a finding -> abstract pair for each qualifying abstract that a title pair file holds; returns how many."""
-    pairs = []
-    for _, abstract in staged_abstracts(data_dir, paired=True):
-        split = split_conclusion(abstract)
-        if split is not None:
-            pairs.append({"query": split[1], "positive": split[0], "source": "pubmed_conclusion"})
+    pairs = [{"query": last, "positive": rest, "source": "pubmed_conclusion"}
+             for _, rest, last in conclusion_splits(data_dir, paired=True)]
     output.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(output, pairs)
     return len(pairs)
