@@ -19,6 +19,7 @@ from transformers import AutoTokenizer
 from medeir.bench import saved_for_backward
 from medeir.evaluation.degrade import content_words, degrade_text
 from medeir.train.data import (
+    ClozeSplitter,
     PackedRows,
     Pair,
     PairMixture,
@@ -624,6 +625,57 @@ def test_cosine_distill_weight_adds_the_cosine_differences_wherever_a_ranking_kl
     assert extra.item() == pytest.approx(0.25 * (pair_term + graded_term).item(), rel=1e-4)
     with pytest.raises(ValueError, match="cosine_distill_weight needs similarity_distill_weight"):
         ContrastiveTask(tiny_settings(data_dir, tmp_path, "contrastive.cosine_distill_weight=0.5"), tokenizer, CPU)
+
+
+def cloze_lines(count: int) -> list[str]:
+    """Text lines of three or four sentences each, no two sentences alike."""
+    return [f"Drug {i} was given to patients with chronic pain. Pain scores fell within {i} weeks in most "
+            f"of them. No serious adverse events were seen in trial {i}." + (f" Larger trials of drug {i} are planned."
+                                                                            if i % 2 else "")
+            for i in range(count)]
+
+
+def test_cloze_splitter_cuts_one_sentence_out_of_each_qualifying_line():
+    """The query is one sentence of the line, the passage the line without it; lines with fewer than three sentences
+    or no sentence of six to fifty words, and a line whose passage is already in the batch, give no pair."""
+    lines = cloze_lines(40)
+    twice = "Short one. Another. Only this sentence has enough words to be drawn."  # one sentence qualifies
+    skipped = ["One sentence only, of enough words here.", "Too short. Two. Three.", twice]
+    pairs = ClozeSplitter(seed=3)([*lines, twice, *skipped])
+    assert pairs[40:] == [("Only this sentence has enough words to be drawn.", "Short one. Another.")]
+    pairs = pairs[:40]
+    for line, (query, passage) in zip(lines, pairs, strict=True):
+        assert query in line and passage == line.replace(query, "").replace("  ", " ").strip()
+        assert 6 <= len(query.split()) <= 50
+    assert len({query.split()[0] for query, _ in pairs}) > 1  # not always the same sentence
+    assert_replays_from_its_state(ClozeSplitter(seed=3), lines)
+
+
+def test_cloze_distill_weight_adds_minilms_ranking_of_cloze_passages(data_dir, tmp_path, tokenizer):
+    """contrastive.cloze_distill_weight: the step loss grows by exactly that weight x the KL from MiniLM's to the
+    student's ranking of the cloze passages cut from the drawn text lines; without distill texts it is an error."""
+    with gzip.open(data_dir / "text" / "paragraphs.txt.gz", "wt") as handle:
+        handle.write("\n".join(cloze_lines(30)) + "\n")
+    common = ("contrastive.batch_size=6", "contrastive.distill_text_files={text/paragraphs.txt.gz: 1.0}",
+              "contrastive.distill_texts_per_batch=8")
+    plain = tiny_settings(data_dir, tmp_path, *common)
+    taught = tiny_settings(data_dir, tmp_path, *common, "contrastive.cloze_distill_weight=0.5")
+    model, plain_task, taught_task, fresh = student_and_tasks(tokenizer, plain, taught, taught)
+    assert plain_task.teacher is None and taught_task.teacher is not None
+    pairs = fresh.cloze(fresh.texts.sample(8))  # a fresh task draws the same first lines and cuts
+    assert len(pairs) == 8
+    with torch.no_grad():
+        extra = taught_task.loss(model, 0) - plain_task.loss(model, 0)
+        queries, passages = [q for q, _ in pairs], [p for _, p in pairs]
+        lengths = taught.contrastive.query_max_length, taught.contrastive.passage_max_length
+        expected = similarity_distillation_loss(
+            fresh.embed(model, queries, lengths[0]), fresh.embed(model, passages, lengths[1]),
+            fresh.teacher_embed(queries), fresh.teacher_embed(passages), taught.contrastive.scale,
+        )
+    assert expected > 0.05  # a random student does not rank like MiniLM
+    assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+    with pytest.raises(ValueError, match="cloze_distill_weight needs distill_text_files"):
+        ContrastiveTask(tiny_settings(data_dir, tmp_path, "contrastive.cloze_distill_weight=0.5"), tokenizer, CPU)
 
 
 DISTINCT_WORDS = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]

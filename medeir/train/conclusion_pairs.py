@@ -13,16 +13,15 @@ writes JSON lines ``query``, ``positive``, ``source`` (gzip'd when OUTPUT_FILE e
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 from ..evaluation.beir_data import read_jsonl, write_jsonl
 from ..tokenizer import iter_lines
+from .data import SENTENCE_END
 
 ABSTRACTS = "extra2/pubmed_abstracts.txt.gz"
 TITLE_PAIR_FILES = ("extra/pubmed_title_pairs.jsonl.gz", "extra2/pubmed_title_pairs2.jsonl.gz")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 CONCLUSION_WORDS = (8, 50)  # the last sentence's length in words, inclusive, for it to become a query
 MIN_SENTENCES = 4
 PAIRED_TAIL = 20  # characters of an abstract's end looked up among the pairs' positives

@@ -20,6 +20,7 @@ from medeir.tokenizer import iter_lines
 
 NUMBER = re.compile(r"[\d.,]+")  # a bare number: no idf weight when keyword queries are chosen
 STSB_MIN_SCORE = 4.0  # STS-B train pairs at or above this gold score count as paraphrase positives
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")  # between two sentences: end punctuation, space, capital
 
 
 def expand_files(data_dir: str | Path, patterns: list[str] | tuple[str, ...]) -> list[Path]:
@@ -370,3 +371,31 @@ class TextSampler(RandomStream):
 
     def sample(self, count: int) -> list[str]:
         return [self.rng.choice(self.pools[self.rng.choices(self.files, self.weights)[0]]) for _ in range(count)]
+
+
+class ClozeSplitter(RandomStream):
+    """Inverse-cloze pairs from plain text lines: one sentence drawn from a line (the query) and the line without it
+    (the passage), so text with no labelled pairs still gives query -> passage rows. A line qualifies with at least
+    ``MIN_SENTENCES`` sentences of which at least one has ``QUERY_WORDS`` words (one of those is drawn); other lines,
+    and a line whose passage is already in the batch, are passed over. Its random stream is its own."""
+
+    MIN_SENTENCES = 3
+    QUERY_WORDS = (6, 50)  # inclusive
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(f"cloze-{seed}")
+
+    def __call__(self, lines: list[str]) -> list[tuple[str, str]]:
+        pairs, passages = [], set()
+        for line in lines:
+            sentences = SENTENCE_END.split(line.strip())
+            low, high = self.QUERY_WORDS
+            fits = [i for i, sentence in enumerate(sentences) if low <= len(sentence.split()) <= high]
+            if len(sentences) < self.MIN_SENTENCES or not fits:
+                continue
+            chosen = self.rng.choice(fits)
+            passage = " ".join(sentences[:chosen] + sentences[chosen + 1 :])
+            if passage not in passages:
+                passages.add(passage)
+                pairs.append((sentences[chosen], passage))
+        return pairs

@@ -89,6 +89,11 @@ class ContrastiveSettings:
     # graded batch), also this weight x the squared difference of the student's and the teacher's cosines
     # (cosine_distillation_loss), which fixes each query's level of similarity as well as its order
     cosine_distill_weight: float = 0.0
+    # > 0 (needs distill_text_files and distill_texts_per_batch > 0): each step also draws distill_texts_per_batch text
+    # lines, cuts a sentence out of each that qualifies (ClozeSplitter: the sentence is the query, the rest of the
+    # line its passage) and adds this weight x the KL from the teacher's to the student's ranking of those passages
+    # for each such query (similarity_distillation_loss): the teacher's retrieval judgement on text that has no pairs
+    cloze_distill_weight: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import torch
 import torch.utils.checkpoint
 
 from .data import (
+    ClozeSplitter,
     PackedRows,
     Pair,
     PairMixture,
@@ -102,8 +103,9 @@ class MLMTask:
 class ContrastiveTask:
     """In-batch-negative contrastive loss on pair mixtures, plus optional distillation from a teacher
     (all-MiniLM-L6-v2): squared distance to its embeddings of the same texts (and of extra distill-only text lines),
-    KL toward its in-batch ranking of the candidates, and KL toward its ranking of graded sentence pairs (each KL
-    optionally with the squared difference of the cosines themselves)."""
+    KL toward its in-batch ranking of the candidates, KL toward its ranking of graded sentence pairs (each KL
+    optionally with the squared difference of the cosines themselves), and KL toward its ranking of inverse-cloze
+    passages cut from distill-only text lines."""
 
     model_class = "MedEIRModel"
 
@@ -148,7 +150,12 @@ class ContrastiveTask:
             self.settings.similarity_distill_weight > 0 or self.settings.graded_teacher_weight > 0
         ):
             raise ValueError("cosine_distill_weight needs similarity_distill_weight > 0 or graded_teacher_weight > 0")
-        uses_teacher = self._teaches_pairs or self.settings.graded_teacher_weight > 0
+        self.cloze = None
+        if self.settings.cloze_distill_weight > 0:
+            if self.texts is None or not self.settings.distill_text_files:
+                raise ValueError("cloze_distill_weight needs distill_text_files and distill_texts_per_batch > 0")
+            self.cloze = ClozeSplitter(settings.seed)
+        uses_teacher = self._teaches_pairs or self.settings.graded_teacher_weight > 0 or self.cloze is not None
         self.teacher = self._load_teacher() if uses_teacher else None
 
     @property
@@ -186,7 +193,7 @@ class ContrastiveTask:
         """The run's data samplers by name (graded pairs, distill-only texts, the degrader and the shortener only
         where configured)."""
         samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts, "degrader": self.degrader,
-                    "shortener": self.shortener}
+                    "shortener": self.shortener, "cloze": self.cloze}
         return {name: sampler for name, sampler in samplers.items() if sampler is not None}
 
     def data_state(self) -> dict:
@@ -269,6 +276,8 @@ class ContrastiveTask:
                 loss = loss + s.graded_teacher_weight * ranking
                 if s.cosine_distill_weight > 0:
                     loss = loss + s.cosine_distill_weight * cosine_distillation_loss(first, second, t_first, t_second)
+        if self.cloze is not None:
+            loss = loss + s.cloze_distill_weight * self.cloze_loss(model)
         if not self._teaches_pairs:
             return loss
         t_q, t_p = self.teacher_embed(queries), self.teacher_embed(passages)
@@ -297,6 +306,18 @@ class ContrastiveTask:
             distill = embedding_distillation_loss(torch.cat(students), torch.cat(teachers))
             loss = loss + s.distill_weight * distill
         return loss
+
+    def cloze_loss(self, model) -> torch.Tensor:
+        """The ranking KL toward the teacher on a batch of inverse-cloze pairs from the distill text lines (0 when
+        fewer than two lines qualify)."""
+        pairs = self.cloze(self.texts.sample(self.settings.distill_texts_per_batch))
+        if len(pairs) < 2:
+            return torch.zeros((), device=self.device)
+        queries, passages = [query for query, _ in pairs], [passage for _, passage in pairs]
+        return similarity_distillation_loss(
+            self.embed_queries(model, queries), self.embed_passages(model, passages),
+            self.teacher_embed(queries), self.teacher_embed(passages), self.settings.scale,
+        )
 
 
 TASKS = {"mlm": MLMTask, "contrastive": ContrastiveTask}
