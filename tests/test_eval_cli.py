@@ -92,6 +92,7 @@ def test_a_beir_folder_named_like_a_staged_set_is_not_reported_as_it(tmp_path, m
 
 def test_paired_command_scores_the_run_that_medeir_eval_scores(app, tmp_path, capsys):
     from medeir.evaluation.beir_data import load_beir
+    from medeir.evaluation.paired import grouped_differences
     from medeir.evaluation.paired import main as paired_main
     from medeir.evaluation.query_length import per_query_ndcg
 
@@ -113,3 +114,9 @@ def test_paired_command_scores_the_run_that_medeir_eval_scores(app, tmp_path, ca
     paired_main(str(beir), str(model), [str(model)])
     line = capsys.readouterr().out.strip()
     assert line.endswith("difference +0.00 (95% interval +0.00 to +0.00, p = 1.0000)") and "10 queries" in line
+    groups = {"first": [f"q{i}" for i in range(4)], "none": [], "rest": [f"q{i}" for i in range(4, 10)]}
+    grouped = list(grouped_differences(load_beir(beir), groups, str(model), [str(model)]))
+    assert [(spec, label, d.queries) for spec, label, d in grouped] == [(str(model), "first", 4),
+                                                                       (str(model), "rest", 6)]
+    for _, label, difference in grouped:
+        assert difference.mean_a == pytest.approx(sum(scores[q] for q in groups[label]) / len(groups[label]))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from medeir.evaluation.beir_data import BeirDataset
+from medeir.evaluation.document_length import length_thirds
 from medeir.evaluation.metrics import cut_run, per_query_measure, retrieval_metrics, top_overlap
 from medeir.evaluation.paired import paired_difference
 from medeir.evaluation.query_length import length_buckets, mean_by_group
@@ -169,3 +170,16 @@ def test_seen_groups_split_queries_by_whether_a_relevant_document_was_a_training
     # q4 holds the seen d2 with grade 0 only: a judged non-relevant document does not make a query seen
     assert seen_groups(data, positives) == {"seen": ["q1", "q2"], "unseen": ["q3", "q4"]}
     assert seen_groups(data, set()) == {"seen": [], "unseen": ["q1", "q2", "q3", "q4"]}
+
+
+def test_length_thirds_sort_queries_by_their_relevant_documents_mean_length():
+    corpus = {f"d{n}": " ".join(["word"] * n) for n in (2, 4, 6, 8, 10, 30)}
+    qrels = {"q1": {"d10": 1}, "q2": {"d2": 1}, "q3": {"d4": 1, "d8": 2}, "q4": {"d30": 1, "d2": 0},
+             "q5": {"d8": 1}, "q6": {"d4": 1}, "q7": {"d2": 0}}
+    data = BeirDataset("toy", corpus, {q: q for q in qrels}, qrels)
+    # mean words of the relevant documents: q2 2, q6 4, q3 6, q5 8, q1 10, q4 30 (its grade-0 d2 does not count);
+    # q7 has no relevant document and falls in no group
+    assert length_thirds(data) == {"documents of 2-4 words": ["q2", "q6"], "documents of 6-8 words": ["q3", "q5"],
+                                   "documents of 10-30 words": ["q1", "q4"]}
+    two = BeirDataset("toy", corpus, {"q1": "q1", "q2": "q2"}, {"q1": {"d4": 1}, "q2": {"d2": 1}})
+    assert length_thirds(two) == {"documents of 2-2 words": ["q2"], "documents of 4-4 words": ["q1"]}

@@ -13,11 +13,12 @@ compares each MODEL with BASE; a model is a model folder or ``minilm``; document
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from .beir_data import load_beir
+from .beir_data import BeirDataset, load_beir
 from .query_length import per_query_ndcg
 
 
@@ -62,6 +63,19 @@ def paired_difference(
     low, high = np.percentile(boot, [2.5, 97.5])
     return PairedDifference(len(ids), float(x.mean()), float(x.mean() + diff.mean()), float(diff.mean()),
                             float(low), float(high), float(p_value))
+
+
+def grouped_differences(
+    data: BeirDataset, groups: dict[str, list[str]], base: str, models: list[str]
+) -> Iterator[tuple[str, str, PairedDifference]]:
+    """``(model, group label, paired difference against base)`` for each model and each non-empty group of query
+    ids of ``data``, each model scored once (``per_query_ndcg``)."""
+    base_scores = per_query_ndcg(data, base)
+    for spec in models:
+        scores = per_query_ndcg(data, spec)
+        for label, ids in groups.items():
+            if ids:
+                yield spec, label, paired_difference({q: base_scores[q] for q in ids}, {q: scores[q] for q in ids})
 
 
 def main(folder: str, base: str, models: list[str]) -> None:

@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from .beir_data import BeirDataset, load_beir, read_jsonl
-from .paired import paired_difference
-from .query_length import per_query_ndcg
+from .paired import grouped_differences
 
 
 def seen_groups(data: BeirDataset, positives: set[str]) -> dict[str, list[str]]:
@@ -33,14 +32,8 @@ def seen_groups(data: BeirDataset, positives: set[str]) -> dict[str, list[str]]:
 def main(folder: str, pair_file: str, base: str, models: list[str]) -> None:
     data = load_beir(folder)
     positives = {record["positive"] for _, record in read_jsonl(Path(pair_file)) if "positive" in record}
-    groups = seen_groups(data, positives)
-    base_scores = per_query_ndcg(data, base)
-    for spec in models:
-        scores = per_query_ndcg(data, spec)
-        for label, ids in groups.items():
-            if ids:
-                difference = paired_difference({q: base_scores[q] for q in ids}, {q: scores[q] for q in ids})
-                print(f"{folder}, relevant document {label} in training: {base} -> {spec}, {difference}", flush=True)
+    for spec, label, difference in grouped_differences(data, seen_groups(data, positives), base, models):
+        print(f"{folder}, relevant document {label} in training: {base} -> {spec}, {difference}", flush=True)
 
 
 if __name__ == "__main__":
