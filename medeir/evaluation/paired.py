@@ -80,10 +80,8 @@ def grouped_differences(
 
 def main(folder: str, base: str, models: list[str]) -> None:
     data = load_beir(folder)
-    base_scores = per_query_ndcg(data, base)
-    for spec in models:
-        print(f"{folder}: nDCG@10 {base} -> {spec}, {paired_difference(base_scores, per_query_ndcg(data, spec))}",
-              flush=True)
+    for spec, _, difference in grouped_differences(data, {"all": list(data.qrels)}, base, models):
+        print(f"{folder}: nDCG@10 {base} -> {spec}, {difference}", flush=True)
 
 
 if __name__ == "__main__":

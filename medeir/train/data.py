@@ -387,9 +387,9 @@ class ClozeSplitter(RandomStream):
 
     def __call__(self, lines: list[str]) -> list[tuple[str, str]]:
         pairs, passages = [], set()
+        low, high = self.QUERY_WORDS
         for line in lines:
             sentences = SENTENCE_END.split(line.strip())
-            low, high = self.QUERY_WORDS
             fits = [i for i, sentence in enumerate(sentences) if low <= len(sentence.split()) <= high]
             if len(sentences) < self.MIN_SENTENCES or not fits:
                 continue
