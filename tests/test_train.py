@@ -651,15 +651,19 @@ def test_cloze_splitter_cuts_one_sentence_out_of_each_qualifying_line():
     assert_replays_from_its_state(ClozeSplitter(seed=3), lines)
 
 
-def test_cloze_distill_weight_adds_minilms_ranking_of_cloze_passages(data_dir, tmp_path, tokenizer):
+@pytest.mark.parametrize("degraded", [0.0, 1.0])
+def test_cloze_distill_weight_adds_minilms_ranking_of_cloze_passages(data_dir, tmp_path, tokenizer, degraded):
     """contrastive.cloze_distill_weight: the step loss grows by exactly that weight x the KL from MiniLM's to the
-    student's ranking of the cloze passages cut from the drawn text lines; without distill texts it is an error."""
+    student's ranking of the cloze passages cut from the drawn text lines; with cloze_degraded_share 1 the student
+    reads those passages as keyword lists and the teacher reads them intact. Without distill texts, or a degraded
+    share without the cloze term, it is an error."""
     with gzip.open(data_dir / "text" / "paragraphs.txt.gz", "wt") as handle:
         handle.write("\n".join(cloze_lines(30)) + "\n")
     common = ("contrastive.batch_size=6", "contrastive.distill_text_files={text/paragraphs.txt.gz: 1.0}",
               "contrastive.distill_texts_per_batch=8")
     plain = tiny_settings(data_dir, tmp_path, *common)
-    taught = tiny_settings(data_dir, tmp_path, *common, "contrastive.cloze_distill_weight=0.5")
+    taught = tiny_settings(data_dir, tmp_path, *common, "contrastive.cloze_distill_weight=0.5",
+                           f"contrastive.cloze_degraded_share={degraded}")
     model, plain_task, taught_task, fresh = student_and_tasks(tokenizer, plain, taught, taught)
     assert plain_task.teacher is None and taught_task.teacher is not None
     pairs = fresh.cloze(fresh.texts.sample(8))  # a fresh task draws the same first lines and cuts
@@ -667,15 +671,20 @@ def test_cloze_distill_weight_adds_minilms_ranking_of_cloze_passages(data_dir, t
     with torch.no_grad():
         extra = taught_task.loss(model, 0) - plain_task.loss(model, 0)
         queries, passages = [q for q, _ in pairs], [p for _, p in pairs]
+        read = PassageDegrader(1.0, seed=0)(passages) if degraded else passages
+        assert (read != passages) == bool(degraded)
         lengths = taught.contrastive.query_max_length, taught.contrastive.passage_max_length
         expected = similarity_distillation_loss(
-            fresh.embed(model, queries, lengths[0]), fresh.embed(model, passages, lengths[1]),
+            fresh.embed(model, queries, lengths[0]), fresh.embed(model, read, lengths[1]),
             fresh.teacher_embed(queries), fresh.teacher_embed(passages), taught.contrastive.scale,
         )
     assert expected > 0.05  # a random student does not rank like MiniLM
     assert extra.item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
     with pytest.raises(ValueError, match="cloze_distill_weight needs distill_text_files"):
         ContrastiveTask(tiny_settings(data_dir, tmp_path, "contrastive.cloze_distill_weight=0.5"), tokenizer, CPU)
+    with pytest.raises(ValueError, match="cloze_degraded_share needs cloze_distill_weight"):
+        ContrastiveTask(tiny_settings(data_dir, tmp_path, *common, "contrastive.cloze_degraded_share=0.5"),
+                        tokenizer, CPU)
 
 
 DISTINCT_WORDS = ["pt" + "".join(chr(97 + int(digit)) for digit in str(i)) for i in range(2000)]

@@ -248,13 +248,14 @@ class PassageDegrader(RandomStream):
     nfcorpus-degraded's documents (``degrade_text``: lowercased, no stop-words or punctuation, numbers written
     ``num``), so the model also learns to match intact queries to preprocessed documents. A passage whose keyword
     list is already in the batch (e.g. one that differs from another only in a number) stays intact, so the batch
-    still has no duplicate passage. Its random stream is its own: the pair batches drawn are the same as without it."""
+    still has no duplicate passage. Its random stream is its own (``stream``, so that two degraders of one run draw
+    apart): the pair batches drawn are the same as without it. ``setting`` names the share in error messages."""
 
-    def __init__(self, share: float, seed: int):
+    def __init__(self, share: float, seed: int, stream: str = "degrade", setting: str = "degraded_passage_share"):
         if not 0.0 < share <= 1.0:
-            raise ValueError(f"degraded_passage_share must be in (0, 1], got {share}")
+            raise ValueError(f"{setting} must be in (0, 1], got {share}")
         self.share = share
-        self.rng = random.Random(f"degrade-{seed}")
+        self.rng = random.Random(f"{stream}-{seed}")
 
     def __call__(self, passages: list[str]) -> list[str]:
         taken = set(passages)

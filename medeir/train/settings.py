@@ -94,6 +94,10 @@ class ContrastiveSettings:
     # line its passage) and adds this weight x the KL from the teacher's to the student's ranking of those passages
     # for each such query (similarity_distillation_loss): the teacher's retrieval judgement on text that has no pairs
     cloze_distill_weight: float = 0.0
+    # > 0 (needs cloze_distill_weight > 0): the share of the cloze passages that the student reads in
+    # nfcorpus-degraded's keyword-list form (as degraded_passage_share does for the pairs' passages, with a random
+    # stream of its own); the queries and the teacher's inputs stay intact; 0 = none
+    cloze_degraded_share: float = 0.0
 
 
 @dataclass(frozen=True)

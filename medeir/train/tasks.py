@@ -155,6 +155,12 @@ class ContrastiveTask:
             if self.texts is None or not self.settings.distill_text_files:
                 raise ValueError("cloze_distill_weight needs distill_text_files and distill_texts_per_batch > 0")
             self.cloze = ClozeSplitter(settings.seed)
+        self.cloze_degrader = None
+        if self.settings.cloze_degraded_share > 0:
+            if self.cloze is None:
+                raise ValueError("cloze_degraded_share needs cloze_distill_weight > 0")
+            self.cloze_degrader = PassageDegrader(self.settings.cloze_degraded_share, settings.seed,
+                                                  stream="cloze-degrade", setting="cloze_degraded_share")
         uses_teacher = self._teaches_pairs or self.settings.graded_teacher_weight > 0 or self.cloze is not None
         self.teacher = self._load_teacher() if uses_teacher else None
 
@@ -193,7 +199,7 @@ class ContrastiveTask:
         """The run's data samplers by name (graded pairs, distill-only texts, the degrader and the shortener only
         where configured)."""
         samplers = {"mixture": self.mixture, "graded": self.graded, "texts": self.texts, "degrader": self.degrader,
-                    "shortener": self.shortener, "cloze": self.cloze}
+                    "shortener": self.shortener, "cloze": self.cloze, "cloze_degrader": self.cloze_degrader}
         return {name: sampler for name, sampler in samplers.items() if sampler is not None}
 
     def data_state(self) -> dict:
@@ -309,13 +315,14 @@ class ContrastiveTask:
 
     def cloze_loss(self, model) -> torch.Tensor:
         """The ranking KL toward the teacher on a batch of inverse-cloze pairs from the distill text lines (0 when
-        fewer than two lines qualify)."""
+        fewer than two lines qualify); the student reads ``cloze_degraded_share`` of the passages as keyword lists."""
         pairs = self.cloze(self.texts.sample(self.settings.distill_texts_per_batch))
         if len(pairs) < 2:
             return torch.zeros((), device=self.device)
         queries, passages = [query for query, _ in pairs], [passage for _, passage in pairs]
+        read = self.cloze_degrader(passages) if self.cloze_degrader is not None else passages
         return similarity_distillation_loss(
-            self.embed_queries(model, queries), self.embed_passages(model, passages),
+            self.embed_queries(model, queries), self.embed_passages(model, read),
             self.teacher_embed(queries), self.teacher_embed(passages), self.settings.scale,
         )
 
